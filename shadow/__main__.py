@@ -1,0 +1,5 @@
+"""`python -m shadow` runs the command line."""
+
+from shadow.cli import main
+
+main()

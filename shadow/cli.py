@@ -1,0 +1,407 @@
+"""The `shadow` command: each command parses its options, calls the library, and prints plain words."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import click
+
+from shadow import __version__
+from shadow.errors import ShadowError
+
+if TYPE_CHECKING:
+    from shadow.ingestion import LoadSummary
+    from shadow.ingestion.sources import Source
+
+P = ParamSpec("P")
+R = TypeVar("R")
+LOG_NAMES = ("predictions", "decisions", "outcomes")
+
+
+def reports_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn ShadowError into `Error: ...` plus a hint on stderr, and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ShadowError as e:
+            if os.environ.get("SHADOW_DEBUG"):
+                raise
+            message = f"{e}\n\nHint: {e.hint}" if e.hint else str(e)
+            raise click.ClickException(message) from e
+
+    return wrapper
+
+
+db_option = click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SHADOW_DB",
+    default="shadow.duckdb",
+    show_default=True,
+    help="The store file (or set SHADOW_DB).",
+)
+wait_option = click.option(
+    "--wait",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait while another process is using the store.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="shadow")
+def cli() -> None:
+    """Shadow: run a model silently next to the people who decide, and build its track record.
+
+    \b
+    The daily routine:
+        shadow ingest predictions exports/predictions/ --point pump-inspection
+        shadow ingest decisions exports/decisions.csv --point pump-inspection --mapping cmms.toml
+        shadow ingest outcomes exports/outcomes.jsonl --point pump-inspection
+        shadow loads                  # what each load did
+        shadow rejects --load 7       # the rows it quarantined, and why
+    """
+
+
+@cli.command()
+@db_option
+@reports_errors
+def init(db: Path) -> None:
+    """Create an empty store (or bring an existing one's schema up to date).
+
+    \b
+    Example:
+        shadow init --db ops.duckdb
+    """
+    from shadow.store import Store
+
+    existed = db.exists()
+    with Store.open(db, create=True) as store:
+        applied = store.migrate()
+    if existed:
+        click.echo(f"Store {db} exists; schema is up to date.")
+    else:
+        click.echo(f"Created the store {db}.")
+    del applied
+    click.echo("Next: register a decision point with `shadow point add point.toml`.")
+
+
+@cli.group()
+def point() -> None:
+    """Register and list decision points (where a model shadows people)."""
+
+
+@point.command("add")
+@db_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--update", is_flag=True, help="Replace a registered point's definition.")
+@reports_errors
+def point_add(db: Path, files: tuple[Path, ...], update: bool) -> None:
+    """Register the decision point defined in each TOML FILE.
+
+    \b
+    Example (point.toml):
+        id = "pump-inspection"
+        name = "Should this pump be inspected this week?"
+        owner = "Dana Reyes, maintenance lead"
+        task = "binary"                  # or "multiclass"
+        labels = ["inspect", "no_inspect"]
+        positive_label = "inspect"
+        segments = ["site", "asset_class"]
+        timezone = "Europe/Berlin"
+        [policy]
+    \b
+        shadow point add point.toml
+    """
+    from shadow.points import add_point, read_point
+    from shadow.store import Store
+
+    parsed = [read_point(f) for f in files]  # check every file before touching the store
+    with Store.open(db, create=True) as store:
+        for point_def, text in parsed:
+            result = add_point(store, point_def, text, update=update)
+            click.echo(f"{point_def.point_id}: {result} (owner: {point_def.owner})")
+
+
+@point.command("list")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def point_list(db: Path, as_json: bool) -> None:
+    """List the registered decision points.
+
+    \b
+    Example:
+        shadow point list
+    """
+    from dataclasses import asdict
+
+    from shadow.points import list_points
+    from shadow.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        points = list_points(store)
+    if as_json:
+        click.echo(json.dumps([asdict(p) for p in points], indent=2))
+        return
+    if not points:
+        click.echo("No decision points yet. Add one with `shadow point add point.toml`.")
+    for p in points:
+        click.echo(f"{p.point_id}: {p.name}")
+        click.echo(f"  owner: {p.owner}")
+        positive = f" (positive: {p.positive_label})" if p.positive_label else ""
+        click.echo(f"  task: {p.task_type}, labels: {', '.join(p.labels)}{positive}")
+        click.echo(
+            f"  segments: {', '.join(p.segment_columns) or '(none)'}; timezone: {p.timezone}"
+        )
+
+
+@cli.command()
+@db_option
+@click.argument("log", type=click.Choice(LOG_NAMES))
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--point", "point_id", help="Decision point of every row (else a point_id column).")
+@click.option("--mapping", type=click.Path(path_type=Path), help="Source mapping TOML file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "jsonl"]),
+    help="Override the extension.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the load summaries as JSON.")
+@wait_option
+@reports_errors
+def ingest(
+    db: Path,
+    log: str,
+    paths: tuple[str, ...],
+    point_id: str | None,
+    mapping: Path | None,
+    fmt: str | None,
+    as_json: bool,
+    wait: float,
+) -> None:
+    """Load LOG (predictions, decisions or outcomes) from files, folders or glob patterns.
+
+    Every row read is accepted, skipped as an exact duplicate, or quarantined with a reason.
+    Each file is one atomic load; loading the same file again changes nothing.
+
+    \b
+    Examples:
+        shadow ingest decisions decisions.csv --point pump-inspection
+        shadow ingest predictions 'exports/2026-*/predictions.parquet' --point pump-inspection
+        shadow ingest outcomes findings.csv --point pump-inspection --mapping cmms.toml
+    """
+    from shadow.ingestion import ingest_into, plan_sources
+    from shadow.store import Store
+
+    sources = plan_sources(list(paths), fmt)
+    with _Progress(enabled=not as_json) as progress, Store.open(db, wait=wait) as store:
+        summaries = ingest_into(
+            store, log, sources, point=point_id, mapping=mapping, step=progress.step
+        )
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
+        return
+    for s in summaries:
+        _print_summary(s)
+    if len(summaries) > 1:
+        total = sum(s.rows_read for s in summaries)
+        click.echo(
+            f"{len(summaries)} files, {total:,} rows read: "
+            f"{sum(s.accepted for s in summaries):,} accepted, "
+            f"{sum(s.duplicates for s in summaries):,} duplicates skipped, "
+            f"{sum(s.quarantined for s in summaries):,} quarantined."
+        )
+
+
+def _print_summary(s: LoadSummary) -> None:
+    from shadow.loads import REASONS
+
+    if s.already_loaded_as is not None:
+        click.echo(
+            f"{s.source}: already loaded as load {s.already_loaded_as} (same content, same"
+            f" options): nothing changed ({s.rows_read:,} rows)."
+        )
+        return
+    click.echo(f"{s.source} -> {s.log} (load {s.load_id}, {s.seconds:.1f} s)")
+    click.echo(
+        f"  {s.rows_read:,} rows read: {s.accepted:,} accepted, {s.duplicates:,} duplicates"
+        f" skipped, {s.quarantined:,} quarantined"
+    )
+    for code, n in sorted(s.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        click.echo(f"    {n:>9,}  {code}: {REASONS.get(code, code)}")
+    for warning in s.warnings:
+        click.echo(f"  note: {warning}")
+    if s.quarantined:
+        click.echo(f"  see them with: shadow rejects --load {s.load_id}")
+
+
+class _Progress:
+    """A progress bar on stderr that appears only when a load takes more than a second."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def step(self, source: Source, phase: str, done: float) -> None:
+        if not self.enabled or time.monotonic() - self.started < 1.0:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+        if source.name not in self.tasks:
+            self.tasks[source.name] = self.bar.add_task(source.name, total=1.0)
+        task = self.tasks[source.name]
+        weights = {
+            "hashing": (0.0, 0.05),
+            "reading": (0.05, 0.6),
+            "checking": (0.65, 0.2),
+            "writing": (0.85, 0.15),
+        }
+        start, span = weights.get(phase, (0.0, 1.0))
+        self.bar.update(
+            task, completed=start + span * done, description=f"{phase:<8} {source.name}"
+        )
+
+
+@cli.command()
+@db_option
+@click.option("--limit", default=50, show_default=True, help="How many loads to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def loads(db: Path, limit: int, as_json: bool) -> None:
+    """List past loads, newest first: file, content hash, counts, when and by whom.
+
+    \b
+    Example:
+        shadow loads --limit 10
+    """
+    from shadow.loads import past_loads
+    from shadow.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        frame = past_loads(store, limit=limit)
+    if as_json:
+        click.echo(json.dumps(frame.to_dicts(), indent=2, default=str))
+        return
+    if frame.is_empty():
+        click.echo("No loads yet. Load a log with `shadow ingest decisions FILE --point ID`.")
+        return
+    for r in frame.iter_rows(named=True):
+        when = r["loaded_at"].strftime("%Y-%m-%d %H:%M UTC")
+        click.echo(
+            f"load {r['load_id']}: {r['log']} from {r['source']} ({r['format']},"
+            f" sha256 {r['content_hash'][:12]}), {when} by {r['loaded_by']}"
+        )
+        click.echo(
+            f"  {r['rows_read']:,} rows read: {r['rows_accepted']:,} accepted,"
+            f" {r['rows_duplicate']:,} duplicates skipped, {r['rows_quarantined']:,} quarantined"
+        )
+
+
+@cli.command()
+@db_option
+@click.option("--load", "load_id", type=int, help="Only rows from this load (see `shadow loads`).")
+@click.option("--reason", help="Only this reason code (e.g. unknown_label) or words in the reason.")
+@click.option("--limit", type=int, default=100, show_default=True, help="Rows to print.")
+@click.option(
+    "--export",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write all matching rows to this CSV (original columns plus the reason), to fix and re-load.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def rejects(
+    db: Path,
+    load_id: int | None,
+    reason: str | None,
+    limit: int,
+    export: Path | None,
+    as_json: bool,
+) -> None:
+    """Show quarantined rows with their reason and original values.
+
+    \b
+    Examples:
+        shadow rejects --load 7
+        shadow rejects --reason unknown_label --export to_fix.csv
+    """
+    from shadow.loads import export_rejects
+    from shadow.loads import rejects as find_rejects
+    from shadow.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        frame = find_rejects(store, load_id=load_id, reason=reason, limit=None if export else limit)
+    if export is not None:
+        n = export_rejects(frame, export)
+        click.echo(
+            f"Wrote {n:,} quarantined rows to {export}. Fix them, then load the file again"
+            " with the same command and mapping (the shadow_* columns are ignored)."
+        )
+        return
+    if as_json:
+        rows = [{**r, "original": json.loads(r["original"])} for r in frame.to_dicts()]
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    if frame.is_empty():
+        click.echo("No quarantined rows match.")
+        return
+    for r in frame.iter_rows(named=True):
+        click.echo(f"load {r['load_id']} row {r['source_row']} ({r['source']}): {r['reason']}")
+        click.echo(f"  {r['original']}")
+    if frame.height == limit:
+        click.echo(f"(first {limit} rows; use --limit or --export for more)")
+
+
+@cli.command()
+@db_option
+@click.option("--no-app", is_flag=True, help="Build the store only; do not open the app.")
+@reports_errors
+def demo(db: Path, no_app: bool) -> None:
+    """Build a store from the bundled sample deployment and show what it holds.
+
+    \b
+    Example:
+        shadow demo --db demo.duckdb
+    """
+    from shadow.demo import build_demo
+
+    for line in build_demo(db):
+        click.echo(line)
+    if not no_app:
+        click.echo("(The track-record app is not built yet; the store above is ready for it.)")
+
+
+def main() -> None:
+    """Entry point of the `shadow` console script."""
+    cli()

@@ -1,0 +1,35 @@
+"""Every error a user can see: ShadowError(message, hint) and its subclasses."""
+
+from __future__ import annotations
+
+
+class ShadowError(Exception):
+    """Base class. `str(err)` is the message; `hint` says what to do next."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class StoreError(ShadowError):
+    """The DuckDB file could not be opened, migrated or queried."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the DuckDB file, so this one cannot write to it now."""
+
+
+class StoreMissing(StoreError):
+    """No store exists at the given path."""
+
+
+class InvalidConfig(ShadowError):
+    """A decision point, mapping or policy file cannot be used as written."""
+
+
+class UnknownPoint(ShadowError):
+    """A decision point id that is not registered in the store."""
+
+
+class InvalidLog(ShadowError):
+    """An input log cannot be read at all: missing, empty, wrong format, missing columns."""

@@ -1,0 +1,432 @@
+"""One load: stage a source, classify every row (accepted, duplicate, quarantined), commit atomically."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shadow.columns import HAS_SEGMENTS, KEY, STORED
+from shadow.errors import InvalidLog, StoreError
+from shadow.ingestion.normalize import quote, resolve_columns, typed_select
+from shadow.ingestion.sources import Source, reader_sql
+from shadow.mapping import Mapping
+from shadow.points import DecisionPoint
+from shadow.store import Store
+
+# Timestamps up to this far ahead of the loader's clock are accepted (clocks drift).
+CLOCK_SKEW = timedelta(minutes=5)
+
+Step = Callable[[str, float], None]
+
+
+@dataclass
+class LoadSummary:
+    """What one load did: every row read is accepted, skipped as a duplicate, or quarantined."""
+
+    log: str
+    source: str
+    format: str
+    content_hash: str
+    load_id: int | None = None
+    already_loaded_as: int | None = None
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready values."""
+        return {
+            "log": self.log,
+            "source": self.source,
+            "format": self.format,
+            "content_hash": self.content_hash,
+            "load_id": self.load_id,
+            "already_loaded_as": self.already_loaded_as,
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "quarantined_by_reason": dict(sorted(self.by_reason.items())),
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def options_hash(log: str, source: Source, point: str | None, mapping: Mapping) -> str:
+    """What, besides the bytes, decides the outcome of a load: the same file under a new mapping is new."""
+    text = "\x1f".join([log, source.format, point or "", mapping.digest])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_source(
+    store: Store,
+    log: str,
+    source: Source,
+    *,
+    points: list[DecisionPoint],
+    default_point: str | None,
+    mapping: Mapping,
+    now: datetime | None = None,
+    loaded_by: str | None = None,
+    step: Step | None = None,
+) -> LoadSummary:
+    """Load one source into `log` in one transaction and say what happened to every row."""
+    started = time.monotonic()
+    report: Step = step or (lambda _phase, _done: None)
+    report("hashing", 0.0)
+    digest = source.content_hash()
+    options = options_hash(log, source, default_point, mapping)
+    summary = LoadSummary(log=log, source=source.name, format=source.format, content_hash=digest)
+    previous = store.rows(
+        "SELECT load_id, rows_read FROM loads WHERE log = $log AND content_hash = $hash"
+        " AND options_hash = $options ORDER BY load_id LIMIT 1",
+        {"log": log, "hash": digest, "options": options},
+    )
+    if previous:
+        summary.already_loaded_as, summary.rows_read = previous[0]
+        summary.duplicates = summary.rows_read
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    now = now or datetime.now(UTC)
+    segments = sorted({s for p in points for s in p.segment_columns}) if log in HAS_SEGMENTS else []
+    try:
+        # Staging tables are temporary and private to this connection, so they are built outside
+        # the transaction; only the writes to the store's own tables must be atomic.
+        sql, params = _stage(store, log, source, mapping, points, segments, summary, report)
+        params["default_point"] = default_point
+        params["latest"] = now + CLOCK_SKEW
+        store.execute(f"CREATE TEMP TABLE _typed AS {sql}", params)
+        report("writing", 0.0)
+        with store.transaction():
+            _classify_and_write(store, log, source, default_point, options, loaded_by, summary)
+    finally:
+        _drop_temporaries(store)
+        if source.format == "frame":
+            store.unregister("_frame")
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _stage(
+    store: Store,
+    log: str,
+    source: Source,
+    mapping: Mapping,
+    points: list[DecisionPoint],
+    segments: list[str],
+    summary: LoadSummary,
+    report: Step,
+) -> tuple[str, dict[str, Any]]:
+    """Read the source into _raw and return the SELECT that types it, with its parameters."""
+    _drop_temporaries(store)
+    if source.format == "frame":
+        store.register("_frame", source.frame)
+    select, read_params = reader_sql(source, mapping)
+    report("reading", 0.0)
+    try:
+        store.execute_with_progress(
+            f"CREATE TEMP TABLE _raw AS {select}", read_params, lambda f: report("reading", f)
+        )
+    except StoreError as e:
+        raise _unreadable(source, e) from e
+    if source.format == "jsonl":
+        _explode_json_lines(store, source)
+    raw_columns = store.columns("_raw")
+    names = [n for n, _ in raw_columns if n != "_json_ok" and n != "_line"]
+    types = dict(raw_columns)
+    n_raw = store.rows("SELECT count(*) FROM _raw")[0][0]
+    n_rejected = _rejected_lines(store, source)
+    if n_raw == 0 and n_rejected == 0:
+        raise InvalidLog(
+            f"{source.name} has a header but no rows"
+            if source.format == "csv"
+            else f"{source.name} has no rows",
+            hint="check that the export wrote any rows; nothing was loaded",
+        )
+    found = resolve_columns(log, source.name, names, mapping, segments)
+    ignored = [n for n in names if n not in found.values() and not n.startswith("shadow_")]
+    if ignored:
+        summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
+    missing_segments = [s for s in segments if s not in found]
+    if missing_segments and log in HAS_SEGMENTS:
+        summary.warnings.append(
+            "segment columns not in the file, stored empty: " + ", ".join(missing_segments)
+        )
+    store.execute("CREATE TEMP TABLE _points (pid VARCHAR, tz VARCHAR, label_set VARCHAR)")
+    store.execute("CREATE TEMP TABLE _labels (pid VARCHAR, spelling VARCHAR, label VARCHAR)")
+    for p in points:
+        store.execute(
+            "INSERT INTO _points VALUES ($id, $tz, $labels)",
+            {"id": p.point_id, "tz": p.timezone, "labels": ", ".join(p.labels)},
+        )
+        spellings = {label.strip().lower(): label for label in p.labels}
+        for label, words in mapping.labels.items():
+            if label not in p.labels:
+                continue
+            for word in words:
+                spellings.setdefault(word.strip().lower(), label)
+        for spelling, label in spellings.items():
+            store.execute(
+                "INSERT INTO _labels VALUES ($id, $spelling, $label)",
+                {"id": p.point_id, "spelling": spelling, "label": label},
+            )
+    sql = typed_select(log, found, types, names, mapping, segments)
+    if source.format == "jsonl":  # broken JSON lines carry no columns: their only problem is that
+        sql = sql.replace(
+            "CASE WHEN _blank THEN",
+            "CASE WHEN NOT _json_ok THEN [{'code': 'invalid_json', 'text': 'not a valid JSON object"
+            " (line ' || _row || ')'}] WHEN _blank THEN",
+        ).replace("rowid + 1 AS _row", "rowid + 1 AS _row, _json_ok")
+    formats_aware = [f for f in mapping.formats if "%z" in f or "%Z" in f]
+    formats_naive = [f for f in mapping.formats if f not in formats_aware]
+    params: dict[str, Any] = {
+        "default_point": None,
+        "timezone": mapping.timezone,
+        "latest": None,
+    }
+    if mapping.formats:
+        params["naive_formats"] = formats_naive or ["%Y-%m-%d %H:%M:%S"]
+        params["aware_formats"] = formats_aware or ["%Y-%m-%d %H:%M:%S%z"]
+    report("checking", 0.0)
+    summary.rows_read = n_raw + n_rejected
+    return sql, params
+
+
+def _classify_and_write(
+    store: Store,
+    log: str,
+    source: Source,
+    default_point: str | None,
+    options: str,
+    loaded_by: str | None,
+    summary: LoadSummary,
+) -> None:
+    """Sort the typed rows into accepted, duplicate and conflicting; write rows, quarantine, load."""
+
+    key = KEY[log]
+    content = [c for c in STORED[log] if c not in key]
+    key_match = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in key)
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in content) or "true"
+    group_key = ", ".join(key)
+    content_hash = "hash(" + ", ".join(content) + ")" if content else "0"
+    store.execute(
+        f"""
+        CREATE TEMP TABLE _classified AS
+        WITH good AS (
+            SELECT *, {content_hash} AS _content FROM _typed WHERE len(_problems) = 0
+        ),
+        groups AS (
+            SELECT {group_key}, count(DISTINCT _content) AS _versions, min(_row) AS _first,
+                   list(_row ORDER BY _row) AS _rows
+            FROM good GROUP BY ALL
+        ),
+        firsts AS (
+            SELECT g.*, gr._versions, gr._first, gr._rows
+            FROM good AS g JOIN groups AS gr USING ({group_key})
+        ),
+        against_store AS (
+            SELECT n.*, s.load_id AS _other_load, s.source_row AS _other_row,
+                   CASE WHEN s.load_id IS NULL THEN NULL WHEN {same} THEN true ELSE false END AS _same
+            FROM firsts AS n
+            LEFT JOIN {log} AS s ON {key_match} AND n._row = n._first AND n._versions = 1
+        )
+        SELECT *,
+            CASE
+                WHEN _versions > 1 THEN 'conflict_in_load'
+                WHEN _row <> _first THEN 'duplicate'
+                WHEN _same THEN 'duplicate'
+                WHEN _same = false THEN 'conflict_with_store'
+                ELSE 'accept'
+            END AS _status
+        FROM against_store
+        """
+    )
+    columns = ", ".join(STORED[log])
+    load_id = store.rows("SELECT nextval('load_ids')")[0][0]
+    store.execute(
+        f"INSERT INTO {log} ({columns}, load_id, source_row)"
+        f" SELECT {columns}, $load_id, _row FROM _classified WHERE _status = 'accept'",
+        {"load_id": load_id},
+    )
+    key_names = " and ".join(", ".join(key[1:]).rsplit(", ", 1))  # point_id is implied
+    original = "to_json(_r._orig)" if source.format != "jsonl" else "json(_r._line)"
+    store.execute(
+        f"""
+        INSERT INTO quarantine
+        SELECT $load_id, q._row, q.code, q.text, CAST({original} AS JSON)
+        FROM (
+            SELECT _row, _problems[1].code AS code,
+                   array_to_string(list_transform(_problems, lambda x: x.text), '; ') AS text
+            FROM _typed WHERE len(_problems) > 0
+            UNION ALL
+            SELECT _row, 'conflict_in_load',
+                   'conflicts with row' || CASE WHEN len(_rows) > 2 THEN 's ' ELSE ' ' END
+                   || array_to_string(list_filter(_rows, lambda r: r <> _row), ', ')
+                   || ' of this file (same {key_names}; different content)'
+            FROM _classified WHERE _status = 'conflict_in_load'
+            UNION ALL
+            SELECT _row, 'conflict_with_store',
+                   'conflicts with accepted row from load ' || _other_load
+                   || ' (row ' || _other_row || '; same {key_names}, different content)'
+            FROM _classified WHERE _status = 'conflict_with_store'
+        ) AS q
+        JOIN ({_raw_projection(source, store)}) AS _r USING (_row)
+        """,
+        {"load_id": load_id},
+    )
+    if _has_rejects(store):
+        store.execute(
+            """
+            INSERT INTO quarantine
+            SELECT $load_id, line, 'malformed_line',
+                   'malformed line ' || line || ': ' || lower(error_type) || ' ('
+                   || error_message || ')',
+                   CAST(json_object('line', csv_line) AS JSON)
+            FROM (SELECT line, first(error_type) AS error_type, first(error_message) AS error_message,
+                         first(csv_line) AS csv_line FROM _rejects GROUP BY line)
+            """,
+            {"load_id": load_id},
+        )
+        encoding = store.rows("SELECT count(*) FROM _rejects WHERE error_type = 'INVALID ENCODING'")
+        if encoding[0][0]:
+            summary.warnings.append(
+                f"{encoding[0][0]} lines are not UTF-8 text and were quarantined; if the file is"
+                ' Latin-1, add [csv] encoding = "latin-1" to the mapping and load it again'
+            )
+    counts = dict(store.rows("SELECT _status, count(*) FROM _classified GROUP BY _status"))
+    summary.accepted = counts.get("accept", 0)
+    summary.duplicates = counts.get("duplicate", 0)
+    summary.by_reason = dict(
+        store.rows(
+            "SELECT reason_code, count(*) FROM quarantine WHERE load_id = $id GROUP BY reason_code",
+            {"id": load_id},
+        )
+    )
+    summary.quarantined = sum(summary.by_reason.values())
+    if summary.accepted + summary.duplicates + summary.quarantined != summary.rows_read:
+        raise StoreError(
+            f"Internal check failed for {source.name}: {summary.rows_read} rows read but"
+            f" {summary.accepted} accepted + {summary.duplicates} duplicates +"
+            f" {summary.quarantined} quarantined; nothing was loaded",
+            hint="please report this with the file; the store was left unchanged",
+        )
+    summary.load_id = load_id
+    store.execute(
+        "INSERT INTO loads VALUES ($id, $log, $point, $source, $format, $hash, $options, now(),"
+        " $by, $read, $accepted, $duplicates, $quarantined)",
+        {
+            "id": load_id,
+            "log": log,
+            "point": default_point,
+            "source": source.name,
+            "format": source.format,
+            "hash": summary.content_hash,
+            "options": options,
+            "by": loaded_by or _user(),
+            "read": summary.rows_read,
+            "accepted": summary.accepted,
+            "duplicates": summary.duplicates,
+            "quarantined": summary.quarantined,
+        },
+    )
+
+
+def _raw_projection(source: Source, store: Store) -> str:
+    """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
+    if source.format == "jsonl":
+        return "SELECT rowid + 1 AS _row, _line FROM _raw"
+    return "SELECT rowid + 1 AS _row, _raw AS _orig FROM _raw"
+
+
+def _explode_json_lines(store: Store, source: Source) -> None:
+    """Turn the one-text-column table of JSON lines into a table with one column per JSON key."""
+    store.execute(
+        "CREATE TEMP TABLE _lines AS SELECT rowid AS _rid, line AS _line,"
+        " COALESCE(json_valid(line) AND json_type(line) = 'OBJECT', false) AS _json_ok FROM _raw"
+    )
+    keys = [
+        r[0]
+        for r in store.rows(
+            "SELECT k FROM (SELECT unnest(json_keys(_line)) AS k, _rid FROM _lines WHERE _json_ok)"
+            " GROUP BY k ORDER BY min(_rid), k"
+        )
+    ]
+    if not keys and not store.rows("SELECT count(*) FROM _lines WHERE NOT _json_ok")[0][0]:
+        raise InvalidLog(f"{source.name} has no rows", hint="check that the export wrote any rows")
+    projections = [
+        f"CASE WHEN _json_ok THEN _line ->> $k{i} END AS {quote(k)}" for i, k in enumerate(keys)
+    ]
+    params = {f"k{i}": "$." + _json_path_key(k) for i, k in enumerate(keys)}
+    store.execute("DROP TABLE _raw")
+    store.execute(
+        "CREATE TEMP TABLE _raw AS SELECT "
+        + ", ".join([*projections, "_line", "_json_ok"])
+        + " FROM _lines ORDER BY _rid",
+        params,
+    )
+    store.execute("DROP TABLE _lines")
+
+
+def _json_path_key(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _has_rejects(store: Store) -> bool:
+    return bool(
+        store.rows(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = '_rejects' AND temporary"
+        )[0][0]
+    )
+
+
+def _rejected_lines(store: Store, source: Source) -> int:
+    if source.format not in ("csv", "jsonl") or not _has_rejects(store):
+        return 0
+    return int(store.rows("SELECT count(DISTINCT line) FROM _rejects")[0][0])
+
+
+def _drop_temporaries(store: Store) -> None:
+    for name in (
+        "_raw",
+        "_lines",
+        "_typed",
+        "_classified",
+        "_points",
+        "_labels",
+        "_rejects",
+        "_rejects_scan",
+    ):
+        store.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+def _unreadable(source: Source, e: StoreError) -> InvalidLog:
+    text = str(e)
+    first = text.splitlines()[0] if text else ""
+    if source.format == "parquet":
+        return InvalidLog(
+            f"{source.name} is not a readable Parquet file (it may be truncated or damaged): {first}",
+            hint="export the file again; nothing was loaded",
+        )
+    if "unicode" in text.lower() or "encoding" in text.lower():
+        return InvalidLog(
+            f"{source.name} is not UTF-8 text",
+            hint='if it was saved as Latin-1, add [csv] encoding = "latin-1" to the mapping file',
+        )
+    return InvalidLog(f"Cannot read {source.name}: {first}", hint="check that the file is complete")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,174 @@
+"""Finding input files and turning each (or a frame) into a DuckDB relation of raw rows, as read."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shadow.errors import InvalidLog
+from shadow.mapping import Mapping
+
+FORMATS = ("csv", "parquet", "jsonl")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One thing to load: a file on disk, or an in-memory frame handed to the Python API."""
+
+    name: str  # what the user sees: the path, or "<frame>"
+    format: str
+    path: Path | None = None
+    frame: Any = None  # a Polars DataFrame when the source is a frame
+
+    def content_hash(self) -> str:
+        """SHA-256 of the file's bytes (or of the frame's Arrow IPC bytes)."""
+        if self.path is not None:
+            with self.path.open("rb") as f:
+                return hashlib.file_digest(f, "sha256").hexdigest()
+        buffer = io.BytesIO()
+        self.frame.write_ipc(buffer)
+        return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def expand(paths: list[str | Path], fmt: str | None = None) -> list[Source]:
+    """Sources for the given files, folders and glob patterns, in a stable (sorted) order."""
+    if fmt is not None and fmt not in FORMATS:
+        raise InvalidLog(f"Unknown format {fmt!r}", hint="use --format csv, parquet or jsonl")
+    found: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        path = Path(text)
+        if any(ch in text for ch in "*?[") and not path.exists():
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InvalidLog(f"No files match {text}", hint="check the pattern and quote it")
+            found.extend(matches)
+        elif path.is_dir():
+            inside = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _EXTENSIONS
+            )
+            if not inside:
+                raise InvalidLog(
+                    f"No CSV, Parquet or JSON Lines files in the folder {path}",
+                    hint="the extensions read are " + ", ".join(sorted(_EXTENSIONS)),
+                )
+            found.extend(inside)
+        elif not path.exists():
+            raise InvalidLog(
+                f"No such file: {path}", hint="check the path (and the current folder)"
+            )
+        else:
+            found.append(path)
+    sources = []
+    for path in found:
+        kind = fmt or _EXTENSIONS.get(path.suffix.lower())
+        if kind is None:
+            raise InvalidLog(
+                f"Cannot tell the format of {path} from its extension {path.suffix or '(none)'!r}",
+                hint="name it .csv, .parquet or .jsonl, or pass --format csv|parquet|jsonl",
+            )
+        sources.append(Source(name=str(path), format=kind, path=path))
+    return sources
+
+
+def from_frame(frame: Any) -> Source:
+    """A source for a Polars or pandas DataFrame."""
+    import polars as pl
+
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    if not isinstance(frame, pl.DataFrame):
+        try:
+            frame = pl.from_pandas(frame)
+        except (TypeError, ValueError) as e:
+            raise InvalidLog(
+                f"Cannot load an object of type {type(frame).__name__}",
+                hint="pass a file path, a Polars DataFrame or a pandas DataFrame",
+            ) from e
+    return Source(name="<frame>", format="frame", frame=frame)
+
+
+def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:
+    """The delimiter and the column names of a CSV file, checked for the usual ways files go wrong."""
+    assert source.path is not None
+    with source.path.open("rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():
+        raise InvalidLog(f"{source.name} is empty", hint="check that the export wrote any rows")
+    encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[mapping.encoding]
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not just a character cut in half by our 64 KiB read
+            line = head[: e.start].count(b"\n") + 1
+            raise InvalidLog(
+                f"{source.name} is not UTF-8 text (byte 0x{head[e.start]:02x} on line {line})",
+                hint='if it was saved as Latin-1 / Windows-1252, add [csv] encoding = "latin-1"'
+                " to the mapping file; or re-save it as UTF-8",
+            ) from e
+        text = head[: e.start].decode(encoding)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = mapping.delimiter or max(_DELIMITERS, key=first.count)
+    if first.count(delimiter) == 0:
+        delimiter = mapping.delimiter or ","
+    names = next(csv.reader([first], delimiter=delimiter, quotechar=mapping.quote or '"'))
+    names = [n.strip() for n in names]
+    blank = [i + 1 for i, n in enumerate(names) if not n]
+    if blank:
+        raise InvalidLog(
+            f"{source.name}: the header has an empty column name (column {blank[0]})",
+            hint="give every column a name in the first line of the file",
+        )
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise InvalidLog(
+            f"{source.name}: the header names the column {doubled[0]!r} twice",
+            hint="rename one of them so every column name is unique",
+        )
+    return delimiter, names
+
+
+def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:
+    """A SELECT over the raw rows of `source`, with its parameters. CSV values stay text."""
+    if source.format == "frame":
+        return "SELECT * FROM _frame", {}
+    path = str(source.path)
+    if source.format == "parquet":
+        return "SELECT * FROM read_parquet($path)", {"path": path}
+    if source.format == "jsonl":
+        # One text value per line; lines are parsed as JSON later so a broken one is quarantined.
+        return (
+            "SELECT line FROM read_csv($path, columns = {'line': 'VARCHAR'}, header = false,"
+            " delim = $delim, quote = '', escape = '', auto_detect = false, strict_mode = false,"
+            " store_rejects = true, rejects_table = '_rejects', rejects_scan = '_rejects_scan')",
+            {"path": path, "delim": "\x01"},
+        )
+    delimiter, names = csv_header(source, mapping)
+    return (
+        "SELECT * FROM read_csv($path, columns = $columns, header = true, delim = $delim,"
+        " quote = $quote, escape = $quote, encoding = $encoding, auto_detect = false,"
+        " store_rejects = true, rejects_table = '_rejects', rejects_scan = '_rejects_scan')",
+        {
+            "path": path,
+            "columns": {n: "VARCHAR" for n in names},
+            "delim": delimiter,
+            "quote": mapping.quote or '"',
+            "encoding": mapping.encoding,
+        },
+    )

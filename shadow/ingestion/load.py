@@ -184,8 +184,8 @@ def _stage(
     if source.format == "jsonl":  # broken JSON lines carry no columns: their only problem is that
         sql = sql.replace(
             "CASE WHEN _blank THEN",
-            "CASE WHEN NOT _json_ok THEN [{'code': 'invalid_json', 'text': 'not a valid JSON object"
-            " (line ' || _row || ')'}] WHEN _blank THEN",
+            "CASE WHEN NOT _json_ok THEN [{'code': 'invalid_json', 'text': 'not a valid JSON object'}]"
+            " WHEN _blank THEN",
         ).replace("rowid + 1 AS _row", "rowid + 1 AS _row, _json_ok")
     formats_aware = [f for f in mapping.formats if "%z" in f or "%Z" in f]
     formats_naive = [f for f in mapping.formats if f not in formats_aware]
@@ -225,14 +225,14 @@ def _classify_and_write(
         WITH good AS (
             SELECT *, {content_hash} AS _content FROM _typed WHERE len(_problems) = 0
         ),
-        groups AS (
-            SELECT {group_key}, count(DISTINCT _content) AS _versions, min(_row) AS _first,
-                   list(_row ORDER BY _row) AS _rows
-            FROM good GROUP BY ALL
-        ),
         firsts AS (
-            SELECT g.*, gr._versions, gr._first, gr._rows
-            FROM good AS g JOIN groups AS gr USING ({group_key})
+            -- PARTITION BY groups NULLs together (a join on the key would not: model may be NULL)
+            SELECT *,
+                   count(DISTINCT _content) OVER by_key AS _versions,
+                   min(_row) OVER by_key AS _first,
+                   list_sort(list(_row) OVER by_key) AS _rows
+            FROM good
+            WINDOW by_key AS (PARTITION BY {group_key})
         ),
         against_store AS (
             SELECT n.*, s.load_id AS _other_load, s.source_row AS _other_row,
@@ -259,7 +259,11 @@ def _classify_and_write(
         {"load_id": load_id},
     )
     key_names = " and ".join(", ".join(key[1:]).rsplit(", ", 1))  # point_id is implied
-    original = "to_json(_r._orig)" if source.format != "jsonl" else "json(_r._line)"
+    original = (
+        "to_json(_r._orig)"
+        if source.format != "jsonl"
+        else "CASE WHEN _r._json_ok THEN json(_r._line) ELSE json_object('line', _r._line) END"
+    )
     store.execute(
         f"""
         INSERT INTO quarantine
@@ -344,7 +348,7 @@ def _classify_and_write(
 def _raw_projection(source: Source, store: Store) -> str:
     """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
     if source.format == "jsonl":
-        return "SELECT rowid + 1 AS _row, _line FROM _raw"
+        return "SELECT rowid + 1 AS _row, _line, _json_ok FROM _raw"
     return "SELECT rowid + 1 AS _row, _raw AS _orig FROM _raw"
 
 
@@ -352,7 +356,8 @@ def _explode_json_lines(store: Store, source: Source) -> None:
     """Turn the one-text-column table of JSON lines into a table with one column per JSON key."""
     store.execute(
         "CREATE TEMP TABLE _lines AS SELECT rowid AS _rid, line AS _line,"
-        " COALESCE(json_valid(line) AND json_type(line) = 'OBJECT', false) AS _json_ok FROM _raw"
+        " CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS _json_ok FROM _raw"
+        " WHERE trim(COALESCE(line, '')) <> ''"  # blank lines separate records; they are not rows
     )
     keys = [
         r[0]

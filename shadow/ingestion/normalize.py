@@ -202,7 +202,7 @@ def typed_select(
             e = t("explanation")
             if types[found["explanation"]] not in ("VARCHAR", "JSON"):
                 e = f"NULLIF(CAST(to_json({quote(found['explanation'])}) AS VARCHAR), 'null')"
-            valid = f"(json_valid({e}) AND json_type({e}) = 'OBJECT')"
+            valid = f"(CASE WHEN json_valid({e}) THEN json_type({e}) = 'OBJECT' ELSE false END)"
             out.append(f"CASE WHEN {valid} THEN json({e}) END AS explanation")
             problems.append(
                 f"CASE WHEN {e} IS NOT NULL AND NOT {valid} THEN {{'code': 'invalid_explanation',"

@@ -179,6 +179,11 @@ def point_list(db: Path, as_json: bool) -> None:
     help="Override the extension.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the load summaries as JSON.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Load a file again even if it was loaded before (rows still dedupe).",
+)
 @wait_option
 @reports_errors
 def ingest(
@@ -189,6 +194,7 @@ def ingest(
     mapping: Path | None,
     fmt: str | None,
     as_json: bool,
+    force: bool,
     wait: float,
 ) -> None:
     """Load LOG (predictions, decisions or outcomes) from files, folders or glob patterns.
@@ -208,7 +214,7 @@ def ingest(
     sources = plan_sources(list(paths), fmt)
     with _Progress(enabled=not as_json) as progress, Store.open(db, wait=wait) as store:
         summaries = ingest_into(
-            store, log, sources, point=point_id, mapping=mapping, step=progress.step
+            store, log, sources, point=point_id, mapping=mapping, step=progress.step, force=force
         )
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
@@ -218,7 +224,7 @@ def ingest(
     if len(summaries) > 1:
         total = sum(s.rows_read for s in summaries)
         click.echo(
-            f"{len(summaries)} files, {total:,} rows read: "
+            f"{len(summaries)} files, {_rows(total)} read: "
             f"{sum(s.accepted for s in summaries):,} accepted, "
             f"{sum(s.duplicates for s in summaries):,} duplicates skipped, "
             f"{sum(s.quarantined for s in summaries):,} quarantined."
@@ -231,12 +237,12 @@ def _print_summary(s: LoadSummary) -> None:
     if s.already_loaded_as is not None:
         click.echo(
             f"{s.source}: already loaded as load {s.already_loaded_as} (same content, same"
-            f" options): nothing changed ({s.rows_read:,} rows)."
+            f" options): nothing changed ({_rows(s.rows_read)}; --force loads it again)."
         )
         return
     click.echo(f"{s.source} -> {s.log} (load {s.load_id}, {s.seconds:.1f} s)")
     click.echo(
-        f"  {s.rows_read:,} rows read: {s.accepted:,} accepted, {s.duplicates:,} duplicates"
+        f"  {_rows(s.rows_read)} read: {s.accepted:,} accepted, {s.duplicates:,} duplicates"
         f" skipped, {s.quarantined:,} quarantined"
     )
     for code, n in sorted(s.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -245,6 +251,10 @@ def _print_summary(s: LoadSummary) -> None:
         click.echo(f"  note: {warning}")
     if s.quarantined:
         click.echo(f"  see them with: shadow rejects --load {s.load_id}")
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
 
 
 class _Progress:
@@ -324,7 +334,7 @@ def loads(db: Path, limit: int, as_json: bool) -> None:
             f" sha256 {r['content_hash'][:12]}), {when} by {r['loaded_by']}"
         )
         click.echo(
-            f"  {r['rows_read']:,} rows read: {r['rows_accepted']:,} accepted,"
+            f"  {_rows(r['rows_read'])} read: {r['rows_accepted']:,} accepted,"
             f" {r['rows_duplicate']:,} duplicates skipped, {r['rows_quarantined']:,} quarantined"
         )
 

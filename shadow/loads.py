@@ -14,6 +14,7 @@ from shadow.store import Store
 REASONS = {
     "blank_row": "every field of the row is empty",
     "malformed_line": "the line could not be split into the file's columns",
+    "invalid_encoding": "the line is not text in the file's encoding (UTF-8 unless mapped)",
     "invalid_json": "the line is not a JSON object",
     "missing_point": "no point_id column and no --point",
     "unknown_point": "the row names a decision point that is not registered",

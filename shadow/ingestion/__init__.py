@@ -43,6 +43,7 @@ def ingest_into(
     now: datetime | None = None,
     loaded_by: str | None = None,
     step: Step | None = None,
+    force: bool = False,
 ) -> list[LoadSummary]:
     """Load each source into `log` (its own atomic load) and return one summary per source."""
     if log not in LOGS:
@@ -83,6 +84,7 @@ def ingest_into(
                 now=now,
                 loaded_by=loaded_by,
                 step=report,
+                force=force,
             )
         )
     return summaries

@@ -78,8 +78,12 @@ def load_source(
     now: datetime | None = None,
     loaded_by: str | None = None,
     step: Step | None = None,
+    force: bool = False,
 ) -> LoadSummary:
-    """Load one source into `log` in one transaction and say what happened to every row."""
+    """Load one source into `log` in one transaction and say what happened to every row.
+
+    A source already loaded with the same content and options is skipped, unless `force`.
+    """
     started = time.monotonic()
     report: Step = step or (lambda _phase, _done: None)
     report("hashing", 0.0)
@@ -91,7 +95,7 @@ def load_source(
         " AND options_hash = $options ORDER BY load_id LIMIT 1",
         {"log": log, "hash": digest, "options": options},
     )
-    if previous:
+    if previous and not force:
         summary.already_loaded_as, summary.rows_read = previous[0]
         summary.duplicates = summary.rows_read
         summary.seconds = time.monotonic() - started
@@ -102,13 +106,17 @@ def load_source(
     try:
         # Staging tables are temporary and private to this connection, so they are built outside
         # the transaction; only the writes to the store's own tables must be atomic.
-        sql, params = _stage(store, log, source, mapping, points, segments, summary, report)
+        sql, params = _stage(
+            store, log, source, mapping, points, segments, default_point, summary, report
+        )
         params["default_point"] = default_point
         params["latest"] = now + CLOCK_SKEW
         store.execute(f"CREATE TEMP TABLE _typed AS {sql}", params)
         report("writing", 0.0)
         with store.transaction():
-            _classify_and_write(store, log, source, default_point, options, loaded_by, summary)
+            _classify_and_write(
+                store, log, source, default_point, options, loaded_by, summary, mapping.formats
+            )
     finally:
         _drop_temporaries(store)
         if source.format == "frame":
@@ -124,6 +132,7 @@ def _stage(
     mapping: Mapping,
     points: list[DecisionPoint],
     segments: list[str],
+    default_point: str | None,
     summary: LoadSummary,
     report: Step,
 ) -> tuple[str, dict[str, Any]]:
@@ -153,7 +162,7 @@ def _stage(
             else f"{source.name} has no rows",
             hint="check that the export wrote any rows; nothing was loaded",
         )
-    found = resolve_columns(log, source.name, names, mapping, segments)
+    found = resolve_columns(log, source.name, names, mapping, segments, default_point)
     ignored = [n for n in names if n not in found.values() and not n.startswith("shadow_")]
     if ignored:
         summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
@@ -210,6 +219,7 @@ def _classify_and_write(
     options: str,
     loaded_by: str | None,
     summary: LoadSummary,
+    mapping_formats: tuple[str, ...],
 ) -> None:
     """Sort the typed rows into accepted, duplicate and conflicting; write rows, quarantine, load."""
 
@@ -292,7 +302,9 @@ def _classify_and_write(
         store.execute(
             """
             INSERT INTO quarantine
-            SELECT $load_id, line, 'malformed_line',
+            SELECT $load_id, line,
+                   CASE WHEN error_type = 'INVALID ENCODING' THEN 'invalid_encoding'
+                        ELSE 'malformed_line' END,
                    'malformed line ' || line || ': ' || lower(error_type) || ' ('
                    || error_message || ')',
                    CAST(json_object('line', csv_line) AS JSON)
@@ -317,6 +329,11 @@ def _classify_and_write(
         )
     )
     summary.quarantined = sum(summary.by_reason.values())
+    if summary.by_reason.get("unparseable_timestamp") and not mapping_formats:
+        summary.warnings.append(
+            "timestamps must be ISO 8601 (2026-03-02 07:00 or 2026-03-02T07:00:00+01:00) unless"
+            ' the mapping lists their formats, e.g. [timestamps] formats = ["%d/%m/%Y %H:%M"]'
+        )
     if summary.accepted + summary.duplicates + summary.quarantined != summary.rows_read:
         raise StoreError(
             f"Internal check failed for {source.name}: {summary.rows_read} rows read but"

@@ -29,7 +29,12 @@ def _squash(name: str) -> str:
 
 
 def resolve_columns(
-    log: str, source: str, raw: list[str], mapping: Mapping, segments: list[str]
+    log: str,
+    source: str,
+    raw: list[str],
+    mapping: Mapping,
+    segments: list[str],
+    default_point: str | None,
 ) -> dict[str, str]:
     """Contract (or segment) column -> the source column that feeds it. Missing required: InvalidLog."""
     wanted = [POINT_ID, *REQUIRED[log], *OPTIONAL[log]]
@@ -63,6 +68,11 @@ def resolve_columns(
         if actual is not None and actual not in taken:
             found[contract] = actual
             taken.add(actual)
+    if POINT_ID not in found and default_point is None:
+        raise InvalidLog(
+            f"{source} has no point_id column and no decision point was given",
+            hint="pass --point ID (see `shadow point list`), or add a point_id column",
+        )
     missing = [c for c in REQUIRED[log] if c not in found]
     if missing:
         if len(raw) == 1:
@@ -84,7 +94,7 @@ def resolve_columns(
         if example:
             c, guess = example.split(" (did you mean ")
             hint = (
-                f"rename the column in the file, or map it: put [columns] {c} = {guess[:-2]}"
+                f'rename the column in the file, or map it: put [columns] {c} = "{guess[1:-3]}"'
                 " in a mapping file and pass --mapping FILE"
             )
         else:

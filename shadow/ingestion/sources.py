@@ -115,7 +115,7 @@ def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:
     try:
         text = head.decode(encoding)
     except UnicodeDecodeError as e:
-        if e.start < len(head) - 4:  # not just a character cut in half by our 64 KiB read
+        if len(head) < (1 << 16) or e.start < len(head) - 4:  # not a character cut by our read
             line = head[: e.start].count(b"\n") + 1
             raise InvalidLog(
                 f"{source.name} is not UTF-8 text (byte 0x{head[e.start]:02x} on line {line})",

@@ -291,7 +291,7 @@ def _classify_and_write(
             UNION ALL
             SELECT _row, 'conflict_with_store',
                    'conflicts with accepted row from load ' || _other_load
-                   || ' (row ' || _other_row || '; same {key_names}, different content)'
+                   || ' (row ' || _other_row || '; same {key_names}; different content)'
             FROM _classified WHERE _status = 'conflict_with_store'
         ) AS q
         JOIN ({_raw_projection(source, store)}) AS _r USING (_row)

@@ -1,0 +1,295 @@
+"""Loading benchmark: Shadow's full load (hashing, typing, validation, classification) against a
+plain DuckDB read of the same file into a table.
+
+Every measurement runs in a fresh Python subprocess with a new DuckDB file, so the peak resident
+memory (the child's own `ru_maxrss`, read after its work) belongs to that one run. Per (log, format,
+size) and repeat, the baseline and the Shadow load run back to back; the report gives the median of
+the repeats, the ratio shadow / baseline, and both peaks.
+
+* baseline: `CREATE TABLE t AS SELECT * FROM read_csv(file)` (or `read_parquet`), in a new store
+  file; timed from connect to close (close checkpoints the table to disk).
+* shadow:   a new store with bench/point.toml registered (not timed), then
+  `shadow.ingest(log, file, point=..., db=...)`, timed: open, hashing, reading, typing, checks,
+  classification, the atomic write, close.
+
+The generated data is clean, so every Shadow load must accept every row; a run that quarantines or
+skips anything is reported as FAILED (and the exit status is 1) instead of being timed as a success.
+
+Usage:
+    python bench/bench_ingest.py --rows 1m,10m --formats csv,parquet \
+        --logs predictions,decisions,outcomes --repeat 3
+
+Missing data files are generated first (bench/generate.py). Progress goes to stderr; the Markdown
+table to stdout; every single measurement to bench/data/results.json (or --json PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402  (bench/ is not a package)
+
+POINT_TOML = HERE / "point.toml"
+POINT_ID = "bench-pump"
+MODES = ("baseline", "shadow")
+
+
+# --- the child: one measurement --------------------------------------------------------------------
+
+
+def _peak_mb() -> float:
+    """This process's peak resident set size in MB (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_baseline(path: Path, db: Path) -> dict[str, Any]:
+    """Plain DuckDB: read the file into a new table of a new store file."""
+    import duckdb
+
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+    started = time.perf_counter()
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}($path)", {"path": str(path)})
+    con.close()
+    seconds = time.perf_counter() - started
+    peak = _peak_mb()
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT count(*) FROM t").fetchone()
+    con.close()
+    return {"seconds": seconds, "peak_mb": peak, "rows": rows[0] if rows else 0}
+
+
+def run_shadow(log: str, path: Path, db: Path) -> dict[str, Any]:
+    """Shadow: register the point in a new store (untimed), then time `shadow.ingest`."""
+    import shadow
+    from shadow.points import add_point, read_point
+    from shadow.store import Store
+
+    with Store.open(db, create=True) as store:
+        point, text = read_point(POINT_TOML)
+        add_point(store, point, text)
+    started = time.perf_counter()
+    summaries = shadow.ingest(log, path, point=POINT_ID, db=db)
+    seconds = time.perf_counter() - started
+    peak = _peak_mb()
+    s = summaries[0]
+    return {
+        "seconds": seconds,
+        "peak_mb": peak,
+        "rows": s.rows_read,
+        "accepted": s.accepted,
+        "duplicates": s.duplicates,
+        "quarantined": s.quarantined,
+        "by_reason": s.by_reason,
+    }
+
+
+def child(mode: str, log: str, path: Path) -> None:
+    """Run one measurement in this (fresh) process and print it as one JSON line on stdout."""
+    with tempfile.TemporaryDirectory(dir=generate.DATA, prefix="store-") as tmp:
+        db = Path(tmp) / "bench.duckdb"
+        result = run_baseline(path, db) if mode == "baseline" else run_shadow(log, path, db)
+    print(json.dumps(result))
+
+
+# --- the parent: plan, spawn, summarise ---------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One (log, format, size) and its measurements."""
+
+    log: str
+    fmt: str
+    rows: int
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {m: [] for m in MODES})
+    problems: list[str] = field(default_factory=list)
+
+    def median(self, mode: str, key: str) -> float:
+        return statistics.median(r[key] for r in self.runs[mode])
+
+    def peak(self, mode: str) -> float:
+        return max(r["peak_mb"] for r in self.runs[mode])
+
+
+def measure(mode: str, log: str, path: Path) -> dict[str, Any]:
+    """Spawn a fresh interpreter for one measurement and return what it reported."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--log", log, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{mode} run on {path} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def check(case: Case, mode: str, result: dict[str, Any]) -> None:
+    """The data is clean: the baseline must hold every row and Shadow must accept every row."""
+    if result["rows"] != case.rows:
+        case.problems.append(f"{mode}: read {result['rows']} rows, expected {case.rows}")
+    if mode == "shadow" and result["accepted"] != case.rows:
+        case.problems.append(
+            f"shadow accepted {result['accepted']} of {case.rows} rows"
+            f" (duplicates {result['duplicates']}, quarantined {result['by_reason']})"
+        )
+
+
+def machine() -> dict[str, str]:
+    """Cores, memory, CPU model and library versions, for the report."""
+    import duckdb
+    import polars
+    import pyarrow
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": f"{mem_gb:.1f} GiB",
+        "cpu": cpu,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "polars": polars.__version__,
+        "pyarrow": pyarrow.__version__,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def table(cases: list[Case]) -> str:
+    """The Markdown results table."""
+    lines = [
+        "| log | format | rows | baseline s | shadow s | ratio | baseline peak MB"
+        " | shadow peak MB | rows/s (shadow) | repeats | check |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in cases:
+        base, shad = c.median("baseline", "seconds"), c.median("shadow", "seconds")
+        lines.append(
+            f"| {c.log} | {c.fmt} | {c.rows:,} | {base:.2f} | {shad:.2f} | {shad / base:.2f}x"
+            f" | {c.peak('baseline'):,.0f} | {c.peak('shadow'):,.0f} | {c.rows / shad:,.0f}"
+            f" | {len(c.runs['shadow'])} | {'ok' if not c.problems else 'FAILED'} |"
+        )
+    return "\n".join(lines)
+
+
+def targets(cases: list[Case]) -> list[str]:
+    """Each target of the issue, and whether this run meets it (for the cases it measured)."""
+    out = []
+    for fmt, limit in (("parquet", 2.0), ("csv", 2.5)):
+        ratios = [
+            (c, c.median("shadow", "seconds") / c.median("baseline", "seconds"))
+            for c in cases
+            if c.fmt == fmt
+        ]
+        if ratios:
+            worst = max(ratios, key=lambda x: x[1])
+            met = all(r <= limit for _, r in ratios)
+            out.append(
+                f"- {fmt.upper()} within {limit}x of baseline: {'MET' if met else 'NOT MET'}"
+                f" (worst {worst[1]:.2f}x, {worst[0].log} {generate.size_label(worst[0].rows)})"
+            )
+    ten = [c for c in cases if c.log == "predictions" and c.rows >= 10_000_000]
+    for c in ten:
+        s = c.median("shadow", "seconds")
+        out.append(
+            f"- 10M predictions ({c.fmt}) under 60 s: {'MET' if s < 60 else 'NOT MET'} ({s:.1f} s)"
+        )
+    big = [c for c in cases if c.rows >= 10_000_000]
+    if big:
+        worst_peak = max(big, key=lambda c: c.peak("shadow"))
+        met = all(c.peak("shadow") < 3 * 1024 for c in big)
+        out.append(
+            f"- peak memory under 3 GB at 10M: {'MET' if met else 'NOT MET'}"
+            f" (highest {worst_peak.peak('shadow'):,.0f} MB, {worst_peak.log} {worst_peak.fmt})"
+        )
+    return out
+
+
+def parent(args: argparse.Namespace) -> int:
+    sizes = [generate.parse_rows(s) for s in args.rows.split(",")]
+    logs = [s.strip() for s in args.logs.split(",") if s.strip()]
+    formats = [s.strip() for s in args.formats.split(",") if s.strip()]
+    cases: list[Case] = []
+    for n in sizes:
+        generate.generate(n, logs, formats)
+        cases += [Case(log, fmt, n) for log in logs for fmt in formats]
+    total = len(cases) * args.repeat * len(MODES)
+    done = 0
+    for case in cases:
+        path = generate.data_path(case.log, case.rows, case.fmt)
+        for rep in range(args.repeat):
+            for mode in MODES:  # interleaved, so drift hits both sides alike
+                done += 1
+                result = measure(mode, case.log, path)
+                check(case, mode, result)
+                case.runs[mode].append(result)
+                print(
+                    f"[{done}/{total}] {case.log} {case.fmt} {generate.size_label(case.rows)}"
+                    f" {mode} {rep + 1}/{args.repeat}: {result['seconds']:.2f} s,"
+                    f" peak {result['peak_mb']:,.0f} MB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if case.problems:
+            print(f"  FAILED: {'; '.join(sorted(set(case.problems)))}", file=sys.stderr)
+    info = machine()
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"machine": info, "argv": sys.argv, "cases": [asdict(c) for c in cases]}, indent=1
+        )
+    )
+    print(table(cases))
+    print()
+    print("\n".join(targets(cases)))
+    print()
+    print("\n".join(f"- {k}: {v}" for k, v in info.items()))
+    return 1 if any(c.problems for c in cases) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="1m", help="comma-separated sizes: 1m, 10m, 250k")
+    parser.add_argument("--formats", default="csv,parquet")
+    parser.add_argument("--logs", default="predictions,decisions,outcomes")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", default=str(generate.DATA / "results.json"))
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--log", help=argparse.SUPPRESS)
+    parser.add_argument("file", nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.log, Path(args.file))
+        return 0
+    return parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

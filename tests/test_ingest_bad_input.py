@@ -20,7 +20,8 @@ HEADER = "case_id,decided_at,human_label\n"
 
 def run_ingest(db: Path, path: Path, *extra: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(
-        cli, ["ingest", "decisions", str(path), "--point", "pump-inspection", "--db", str(db), *extra]
+        cli,
+        ["ingest", "decisions", str(path), "--point", "pump-inspection", "--db", str(db), *extra],
     )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result.exit_code, result.stdout, result.stderr
@@ -47,7 +48,10 @@ def reasons(store: Store, load_id: int | None) -> list[str]:
 
 def test_missing_file(db: Path, tmp_path: Path) -> None:
     err = refused(db, tmp_path / "nope.csv")
-    assert err == f"Error: No such file: {tmp_path / 'nope.csv'}\n\nHint: check the path (and the current folder)\n"
+    assert (
+        err
+        == f"Error: No such file: {tmp_path / 'nope.csv'}\n\nHint: check the path (and the current folder)\n"
+    )
 
 
 def test_unknown_extension(db: Path, write: Write) -> None:
@@ -91,7 +95,9 @@ def test_semicolon_and_tab_files_are_detected(store: Store, load: Load, write: W
 
 
 def test_non_utf8_bytes(db: Path, write: Write) -> None:
-    path = write("d.csv", (HEADER + "c1,2026-03-02 09:00,inspect\nc2,caf\xe9,x\n").encode("latin-1"))
+    path = write(
+        "d.csv", (HEADER + "c1,2026-03-02 09:00,inspect\nc2,caf\xe9,x\n").encode("latin-1")
+    )
     assert refused(db, path) == (
         f"Error: {path} is not UTF-8 text (byte 0xe9 on line 3)\n\n"
         'Hint: if it was saved as Latin-1 / Windows-1252, add [csv] encoding = "latin-1" to the'
@@ -139,8 +145,13 @@ def test_no_point_at_all(db: Path, write: Write) -> None:
 
 def test_truncated_parquet(db: Path, tmp_path: Path) -> None:
     whole = tmp_path / "whole.parquet"
-    pl.DataFrame({"case_id": ["a"] * 1000, "decided_at": ["2026-03-02"] * 1000,
-                  "human_label": ["inspect"] * 1000}).write_parquet(whole)
+    pl.DataFrame(
+        {
+            "case_id": ["a"] * 1000,
+            "decided_at": ["2026-03-02"] * 1000,
+            "human_label": ["inspect"] * 1000,
+        }
+    ).write_parquet(whole)
     cut = tmp_path / "cut.parquet"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     err = refused(db, cut)
@@ -185,7 +196,9 @@ def test_mixed_timestamp_formats_need_the_mapping(store: Store, load: Load, writ
     mapping = write("m.toml", '[timestamps]\nformats = ["%d/%m/%Y %H:%M"]\n')
     again = load("decisions", path, mapping=mapping)  # a new mapping makes it a new load
     assert (again.accepted, again.duplicates, again.quarantined) == (1, 1, 0)
-    assert store.rows("SELECT strftime(decided_at, '%Y-%m-%d %H:%M') FROM decisions ORDER BY 1") == [
+    assert store.rows(
+        "SELECT strftime(decided_at, '%Y-%m-%d %H:%M') FROM decisions ORDER BY 1"
+    ) == [
         ("2026-03-02 08:00",),
         ("2026-03-05 08:00",),
     ]
@@ -230,7 +243,10 @@ def test_several_problems_in_one_row_are_all_named(store: Store, load: Load, wri
 def test_same_case_twice_in_one_file_with_different_content(
     store: Store, load: Load, write: Write
 ) -> None:
-    text = HEADER + "c1,2026-03-02 09:00,inspect\nc2,2026-03-02 09:00,inspect\nc1,2026-03-02 09:00,no_inspect\n"
+    text = (
+        HEADER
+        + "c1,2026-03-02 09:00,inspect\nc2,2026-03-02 09:00,inspect\nc1,2026-03-02 09:00,no_inspect\n"
+    )
     s = load("decisions", write("d.csv", text))
     assert (s.accepted, s.quarantined) == (1, 2)
     assert reasons(store, s.load_id) == [
@@ -266,7 +282,9 @@ def test_json_lines_with_one_broken_line(store: Store, load: Load, write: Write)
     assert (s.rows_read, s.accepted, s.by_reason) == (4, 2, {"invalid_json": 2})
     originals = store.rows("SELECT CAST(original AS VARCHAR) FROM quarantine ORDER BY source_row")
     assert originals == [
-        ('{"line":"{\\"case_id\\": \\"c2\\", \\"decided_at\\": \\"2026-03-02T09:00:00Z\\", \\"human_label\\": "}',),
+        (
+            '{"line":"{\\"case_id\\": \\"c2\\", \\"decided_at\\": \\"2026-03-02T09:00:00Z\\", \\"human_label\\": "}',
+        ),
         ('{"line":"[1, 2]"}',),
     ]
 

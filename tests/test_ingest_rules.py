@@ -40,13 +40,21 @@ def test_accepted_rows_are_stored_in_utc(store: Store, load: Load, write: Write)
     ]
 
 
-def test_naive_timestamps_take_the_mapping_timezone(
-    store: Store, load: Load, write: Write
-) -> None:
+def test_naive_timestamps_take_the_mapping_timezone(store: Store, load: Load, write: Write) -> None:
     mapping = write("m.toml", '[timestamps]\ntimezone = "America/New_York"\n')
     load("decisions", write("d.csv", DECISIONS), mapping=mapping)
     rows = store.rows("SELECT decided_at FROM decisions WHERE case_id = 'c1'")
     assert rows == [(datetime(2026, 3, 2, 14, 0, tzinfo=UTC),)]  # 09:00 EST = 14:00 UTC
+
+
+def test_an_assumed_timezone_is_said_out_loud(store: Store, load: Load, write: Write) -> None:
+    s = load("decisions", write("d.csv", DECISIONS))
+    assert s.warnings == [
+        "1 timestamps had no UTC offset and were read as Europe/Berlin time (pump-inspection's"
+        " timezone); if they are in another zone, set [timestamps] timezone in the mapping"
+    ]
+    mapping = write("m.toml", '[timestamps]\ntimezone = "Europe/Berlin"\n')
+    assert load("decisions", write("d2.csv", DECISIONS), mapping=mapping).warnings == []
 
 
 def test_daylight_saving_is_applied_to_naive_times(store: Store, load: Load, write: Write) -> None:
@@ -176,7 +184,9 @@ def test_an_unknown_point_option_is_refused_before_reading(
 ) -> None:
     with pytest.raises(UnknownPoint) as e:
         load("decisions", write("d.csv", DECISIONS), point="pump-inspectoin")
-    assert str(e.value) == "Unknown decision point 'pump-inspectoin' (did you mean 'pump-inspection'?)"
+    assert (
+        str(e.value) == "Unknown decision point 'pump-inspectoin' (did you mean 'pump-inspection'?)"
+    )
     assert e.value.hint == (
         "registered points: pump-inspection; add one with `shadow point add FILE`"
     )
@@ -213,8 +223,12 @@ def test_polars_and_pandas_frames_load_like_files(store: Store, load: Load) -> N
     )
     s = load("decisions", frame)
     assert (s.source, s.accepted, s.by_reason) == ("<frame>", 1, {"unknown_label": 1})
-    s2 = load("decisions", pd.DataFrame({"case_id": ["c"], "decided_at": ["2026-03-02 11:00"],
-                                          "human_label": ["no_inspect"]}))
+    s2 = load(
+        "decisions",
+        pd.DataFrame(
+            {"case_id": ["c"], "decided_at": ["2026-03-02 11:00"], "human_label": ["no_inspect"]}
+        ),
+    )
     assert s2.accepted == 1
     # a naive datetime from a frame is local time at the decision point (Berlin, UTC+1)
     assert store.rows("SELECT decided_at FROM decisions WHERE case_id = 'a'") == [
@@ -228,10 +242,14 @@ def test_a_folder_and_a_glob_load_every_file_in_order(
     write("exports/day=1/d.csv", "case_id,decided_at,human_label\na,2026-03-02 09:00,inspect\n")
     write("exports/day=2/d.csv", "case_id,decided_at,human_label\nb,2026-03-03 09:00,inspect\n")
     write("exports/readme.md", "not a log")
-    folder = ingest_into(store, "decisions", plan_sources(tmp_path / "exports"), point="pump-inspection")
+    folder = ingest_into(
+        store, "decisions", plan_sources(tmp_path / "exports"), point="pump-inspection"
+    )
     assert [Path(s.source).parent.name for s in folder] == ["day=1", "day=2"]
     again = ingest_into(
-        store, "decisions", plan_sources(str(tmp_path / "exports" / "*" / "*.csv")),
+        store,
+        "decisions",
+        plan_sources(str(tmp_path / "exports" / "*" / "*.csv")),
         point="pump-inspection",
     )
     assert [s.already_loaded_as for s in again] == [s.load_id for s in folder]
@@ -285,9 +303,24 @@ def test_every_sample_row_is_accounted_for_as_the_sample_says(tmp_path: Path) ->
             assert acc + dup + quar == read
 
 
-def test_a_csv_error_message_from_duckdb_never_escapes(store: Store, load: Load, write: Write) -> None:
-    text = "case_id,decided_at,human_label\na,2026-03-02 09:00,inspect\nb,\"unterminated,x\n"
+def test_a_csv_error_message_from_duckdb_never_escapes(
+    store: Store, load: Load, write: Write
+) -> None:
+    text = 'case_id,decided_at,human_label\na,2026-03-02 09:00,inspect\nb,"unterminated,x\n'
     s = load("decisions", write("d.csv", text))
     assert accounted(s)
     with pytest.raises(InvalidLog):
         load("decisions", write("x.csv", "\n\n\n"))
+
+
+def test_a_load_reports_its_phases_in_order(store: Store, write: Write) -> None:
+    seen: list[str] = []
+    ingest_into(
+        store,
+        "decisions",
+        plan_sources(write("d.csv", DECISIONS)),
+        point="pump-inspection",
+        step=lambda _source, phase, _done: seen.append(phase),
+    )
+    phases = [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
+    assert phases == ["hashing", "reading", "checking", "writing"]

@@ -112,6 +112,8 @@ def load_source(
         params["default_point"] = default_point
         params["latest"] = now + CLOCK_SKEW
         store.execute(f"CREATE TEMP TABLE _typed AS {sql}", params)
+        if mapping.timezone is None:
+            _note_assumed_timezones(store, log, summary)
         report("writing", 0.0)
         with store.transaction():
             _classify_and_write(
@@ -360,6 +362,18 @@ def _classify_and_write(
             "quarantined": summary.quarantined,
         },
     )
+
+
+def _note_assumed_timezones(store: Store, log: str, summary: LoadSummary) -> None:
+    """Say when naive timestamps were read in the decision point's timezone (nobody said which)."""
+    for point_id, tz, n in store.rows(
+        "SELECT _typed.point_id, tz, count(*) FROM _typed JOIN _points ON pid = _typed.point_id"
+        " WHERE _naive_time GROUP BY ALL ORDER BY 1"
+    ):
+        summary.warnings.append(
+            f"{n:,} timestamps had no UTC offset and were read as {tz} time ({point_id}'s"
+            " timezone); if they are in another zone, set [timestamps] timezone in the mapping"
+        )
 
 
 def _raw_projection(source: Source, store: Store) -> str:

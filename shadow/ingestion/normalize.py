@@ -132,6 +132,15 @@ def _timestamp(text: str, column: str, typ: str, *, formats: bool) -> str:
     return parsed + ")"
 
 
+def _naive(text: str, typ: str) -> str:
+    """True where the timestamp carried no UTC offset, so the row's timezone was assumed."""
+    if typ == "TIMESTAMP WITH TIME ZONE":
+        return "false"
+    if typ.startswith("TIMESTAMP") or typ == "DATE":
+        return f"({text} IS NOT NULL)"
+    return f"({text} IS NOT NULL AND NOT regexp_matches({text}, '{_ISO_AWARE}'))"
+
+
 def typed_select(
     log: str,
     found: dict[str, str],
@@ -171,6 +180,7 @@ def typed_select(
         f"{t(CASE_ID)} AS {CASE_ID}",
         f"{ts} AS {time_col}",
         f"_lab.label AS {label_col}",
+        f"{_naive(t(time_col), types[found[time_col]])} AS _naive_time",
     ]
     problems = [
         "CASE WHEN _no_point THEN {'code': 'missing_point', 'text': 'missing point_id'} END",

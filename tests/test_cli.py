@@ -139,6 +139,7 @@ def test_json_summary_is_machine_readable(db: Path, tmp_path: Path) -> None:
     code, out, _ = invoke(
         "ingest", "decisions", str(path), "--point", "pump-inspection", "--db", str(db), "--json"
     )
+    assert code == 0
     [summary] = json.loads(out)
     assert {k: summary[k] for k in ("rows_read", "accepted", "duplicates", "quarantined")} == {
         "rows_read": 2,
@@ -160,7 +161,7 @@ def test_a_missing_store_says_how_to_create_one(tmp_path: Path) -> None:
     )
 
 
-def test_the_store_comes_from_shadow_db(db: Path, monkeypatch: object) -> None:
+def test_the_store_comes_from_shadow_db(db: Path) -> None:
     result = CliRunner(env={"SHADOW_DB": str(db)}).invoke(cli, ["point", "list"])
     assert result.stdout.startswith("pump-inspection: ")
 

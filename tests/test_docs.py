@@ -1,0 +1,42 @@
+"""The README shows every command, and every command has an example in its help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from shadow.cli import cli
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def commands(group: click.Group, prefix: str = "") -> list[str]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            found += commands(command, f"{prefix}{name} ")
+        else:
+            found.append(f"{prefix}{name}")
+    return found
+
+
+@pytest.mark.parametrize("command", commands(cli))
+def test_every_command_is_in_the_readme_and_has_an_example(command: str) -> None:
+    assert f"shadow {command}" in README
+    result = CliRunner().invoke(cli, [*command.split(), "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+
+
+def test_the_quickstart_is_two_commands() -> None:
+    quickstart = README.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#")[0].strip() for line in quickstart.strip().splitlines()]
+    assert lines == ["pip install -e . && shadow demo", 'pip install -e ".[dev]" && pytest']
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
+    assert 'pip install -e ".[dev]" && pytest' in ci.splitlines()

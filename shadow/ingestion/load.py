@@ -111,7 +111,9 @@ def load_source(
         )
         params["default_point"] = default_point
         params["latest"] = now + CLOCK_SKEW
-        store.execute(f"CREATE TEMP TABLE _typed AS {sql}", params)
+        store.execute_with_progress(
+            f"CREATE TEMP TABLE _typed AS {sql}", params, lambda f: report("checking", f)
+        )
         if mapping.timezone is None:
             _note_assumed_timezones(store, log, summary)
         report("writing", 0.0)

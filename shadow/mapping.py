@@ -16,6 +16,7 @@ _TABLES = {
     "labels": "label = [spellings]",
     "timestamps": "timezone and formats",
     "csv": "delimiter and encoding",
+    "defaults": "contract column = value, for columns the file does not have",
 }
 _TIMESTAMP_KEYS = ("timezone", "formats")
 _CSV_KEYS = ("delimiter", "encoding", "quote")
@@ -33,6 +34,7 @@ class Mapping:
     delimiter: str | None = None
     encoding: str = "utf-8"
     quote: str | None = None
+    defaults: dict[str, str] = field(default_factory=dict)  # contract name -> value for every row
     text: str = ""
 
     @property
@@ -125,8 +127,15 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
     if quote is not None and (not isinstance(quote, str) or len(quote) != 1):
         raise fail("[csv] quote must be one character")
 
+    defaults = {}
+    for column, value in data.get("defaults", {}).items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+            raise fail(f"[defaults] {column} must be a non-empty string or number")
+        defaults[column] = str(value)
+
     return Mapping(
         columns=dict(columns),
+        defaults=defaults,
         labels=labels,
         timezone=timezone,
         formats=tuple(formats),

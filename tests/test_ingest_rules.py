@@ -324,3 +324,17 @@ def test_a_load_reports_its_phases_in_order(store: Store, write: Write) -> None:
     )
     phases = [p for i, p in enumerate(seen) if i == 0 or seen[i - 1] != p]
     assert phases == ["hashing", "reading", "checking", "writing"]
+
+
+def test_mapping_defaults_fill_columns_the_file_lacks(
+    store: Store, load: Load, write: Write
+) -> None:
+    mapping = write("m.toml", '[defaults]\nmodel_version = "compas-2013"\nmodel = "COMPAS"\n')
+    text = "case_id,predicted_at,predicted_label,model\nc1,2026-03-02,inspect,\nc2,2026-03-02,maybe,X\n"
+    s = load("predictions", write("p.csv", text), mapping=mapping)
+    assert (s.accepted, s.quarantined) == (1, 1)
+    # the file's own column wins over a default, even when blank
+    assert store.rows("SELECT model, model_version FROM predictions") == [(None, "compas-2013")]
+    assert store.rows("SELECT CAST(original AS VARCHAR) FROM quarantine") == [
+        ('{"case_id":"c2","predicted_at":"2026-03-02","predicted_label":"maybe","model":"X"}',)
+    ]

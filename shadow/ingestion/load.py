@@ -166,7 +166,9 @@ def _stage(
             else f"{source.name} has no rows",
             hint="check that the export wrote any rows; nothing was loaded",
         )
-    found = resolve_columns(log, source.name, names, mapping, segments, default_point)
+    defaults = _add_default_columns(store, names, mapping)
+    types = dict(store.columns("_raw"))
+    found = resolve_columns(log, source.name, names, mapping, segments, default_point, defaults)
     ignored = [n for n in names if n not in found.values() and not n.startswith("shadow_")]
     if ignored:
         summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
@@ -366,6 +368,20 @@ def _classify_and_write(
     )
 
 
+def _add_default_columns(store: Store, names: list[str], mapping: Mapping) -> dict[str, str]:
+    """Add a constant column to _raw for each [defaults] entry the file lacks; contract -> column."""
+    present = {n.strip().lower() for n in names}
+    added = {}
+    for contract, value in mapping.defaults.items():
+        if contract.lower() in present or contract in mapping.columns:
+            continue  # the file's own column wins over the default
+        column = f"__default__{contract}"
+        literal = "'" + value.replace("'", "''") + "'"  # DDL takes no parameters; quoted literal
+        store.execute(f"ALTER TABLE _raw ADD COLUMN {quote(column)} VARCHAR DEFAULT {literal}")
+        added[contract] = column
+    return added
+
+
 def _note_assumed_timezones(store: Store, log: str, summary: LoadSummary) -> None:
     """Say when naive timestamps were read in the decision point's timezone (nobody said which)."""
     for point_id, tz, n in store.rows(
@@ -382,7 +398,9 @@ def _raw_projection(source: Source, store: Store) -> str:
     """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
     if source.format == "jsonl":
         return "SELECT rowid + 1 AS _row, _line, _json_ok FROM _raw"
-    return "SELECT rowid + 1 AS _row, _raw AS _orig FROM _raw"
+    names = [n for n, _ in store.columns("_raw") if not n.startswith("__default__")]
+    fields = ", ".join(f"{quote(n)} := {quote(n)}" for n in names)
+    return f"SELECT rowid + 1 AS _row, struct_pack({fields}) AS _orig FROM _raw"
 
 
 def _explode_json_lines(store: Store, source: Source) -> None:

@@ -35,6 +35,7 @@ def resolve_columns(
     mapping: Mapping,
     segments: list[str],
     default_point: str | None,
+    defaults: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Contract (or segment) column -> the source column that feeds it. Missing required: InvalidLog."""
     wanted = [POINT_ID, *REQUIRED[log], *OPTIONAL[log]]
@@ -44,6 +45,14 @@ def resolve_columns(
     for name in raw:
         by_fold.setdefault(name.strip().lower(), name)
     found: dict[str, str] = {}
+    for contract in mapping.defaults:
+        if contract not in wanted:
+            close = difflib.get_close_matches(contract, wanted, n=1)
+            raise InvalidLog(
+                f"The mapping's [defaults] names {contract!r}, which is not a column of {log}"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint=f"{log} columns are " + ", ".join(wanted),
+            )
     for contract, src in mapping.columns.items():
         if contract not in wanted:
             close = difflib.get_close_matches(contract, wanted, n=1)
@@ -68,6 +77,8 @@ def resolve_columns(
         if actual is not None and actual not in taken:
             found[contract] = actual
             taken.add(actual)
+    for contract, pseudo in (defaults or {}).items():
+        found.setdefault(contract, pseudo)
     if POINT_ID not in found and default_point is None:
         raise InvalidLog(
             f"{source} has no point_id column and no decision point was given",
@@ -123,9 +134,15 @@ def _timestamp(text: str, column: str, typ: str, *, formats: bool) -> str:
     )
     if formats:
         naive = f"COALESCE({naive}, try_strptime({text}, $naive_formats))"
+    # DuckDB's cast wants the offset glued on and upper-case Z; tidy only the values that need it.
+    tidied = (
+        f"regexp_replace(regexp_replace({text}, '\\s*[Zz]$', '+00'),"
+        f" '\\s+([+-]\\d{{2}}(:?\\d{{2}})?)$', '\\1')"
+    )
     parsed = (
         f"COALESCE(CASE WHEN regexp_matches({text}, '{_ISO_AWARE}')"
-        f" THEN TRY_CAST({text} AS TIMESTAMPTZ) END, timezone(_tz, {naive})"
+        f" THEN COALESCE(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST({tidied} AS TIMESTAMPTZ)) END,"
+        f" timezone(_tz, {naive})"
     )
     if formats:
         parsed += f", try_strptime({text}, $aware_formats)"

@@ -28,6 +28,8 @@ class Mapping:
     """A parsed source mapping. The empty mapping means: the file already follows the contract."""
 
     columns: dict[str, str] = field(default_factory=dict)  # contract name -> source name
+    # contract name -> source columns whose values are joined with "/" (a composite case id)
+    combined: dict[str, tuple[str, ...]] = field(default_factory=dict)
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)  # label -> spellings
     timezone: str | None = None
     formats: tuple[str, ...] = ()
@@ -64,10 +66,18 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
         if not isinstance(value, dict):
             raise fail(f"[{key}] must be a table")
 
-    columns = data.get("columns", {})
-    for contract, src in columns.items():
-        if not isinstance(src, str) or not src:
-            raise fail(f"[columns] {contract} must name a source column as a string")
+    columns: dict[str, str] = {}
+    combined: dict[str, tuple[str, ...]] = {}
+    for contract, src in data.get("columns", {}).items():
+        if isinstance(src, list) and len(src) >= 2 and all(isinstance(x, str) and x for x in src):
+            combined[contract] = tuple(src)  # e.g. case_id = ["site", "asset", "week"]
+        elif isinstance(src, str) and src:
+            columns[contract] = src
+        else:
+            raise fail(
+                f"[columns] {contract} must name a source column (a string), or list two or more"
+                " to join into one value"
+            )
     sources = list(columns.values())
     doubled = {s for s in sources if sources.count(s) > 1}
     if doubled:
@@ -134,7 +144,8 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
         defaults[column] = str(value)
 
     return Mapping(
-        columns=dict(columns),
+        columns=columns,
+        combined=combined,
         defaults=defaults,
         labels=labels,
         timezone=timezone,

@@ -338,3 +338,21 @@ def test_mapping_defaults_fill_columns_the_file_lacks(
     assert store.rows("SELECT CAST(original AS VARCHAR) FROM quarantine") == [
         ('{"case_id":"c2","predicted_at":"2026-03-02","predicted_label":"maybe","model":"X"}',)
     ]
+
+
+def test_a_case_id_can_be_joined_from_several_columns(
+    store: Store, load: Load, write: Write
+) -> None:
+    mapping = write("m.toml", '[columns]\ncase_id = ["experiment", "row"]\n')
+    text = (
+        "experiment,row,decided_at,human_label\n"
+        "df,370,2026-03-02 09:00,inspect\n"
+        "df_violent,370,2026-03-02 09:00,no_inspect\n"
+        ",371,2026-03-02 09:00,inspect\n"
+    )
+    s = load("decisions", write("d.csv", text), mapping=mapping)
+    assert (s.accepted, s.by_reason) == (2, {"missing_case_id": 1})
+    assert store.rows("SELECT case_id FROM decisions ORDER BY 1") == [
+        ("df/370",),
+        ("df_violent/370",),
+    ]

@@ -166,9 +166,9 @@ def _stage(
             else f"{source.name} has no rows",
             hint="check that the export wrote any rows; nothing was loaded",
         )
-    defaults = _add_default_columns(store, names, mapping)
+    derived = _add_derived_columns(store, names, mapping)
     types = dict(store.columns("_raw"))
-    found = resolve_columns(log, source.name, names, mapping, segments, default_point, defaults)
+    found = resolve_columns(log, source.name, names, mapping, segments, default_point, derived)
     ignored = [n for n in names if n not in found.values() and not n.startswith("shadow_")]
     if ignored:
         summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
@@ -368,12 +368,39 @@ def _classify_and_write(
     )
 
 
-def _add_default_columns(store: Store, names: list[str], mapping: Mapping) -> dict[str, str]:
-    """Add a constant column to _raw for each [defaults] entry the file lacks; contract -> column."""
+def _add_derived_columns(store: Store, names: list[str], mapping: Mapping) -> dict[str, str]:
+    """Add to _raw the columns the mapping builds: joined ([columns] lists) and [defaults] ones.
+
+    Returns contract column -> the added column that feeds it.
+    """
     present = {n.strip().lower() for n in names}
+    by_fold = {n.strip().lower(): n for n in names}
     added = {}
+    if mapping.combined:
+        parts = []
+        for contract, sources in mapping.combined.items():
+            missing = [src for src in sources if src.strip().lower() not in by_fold]
+            if missing:
+                raise InvalidLog(
+                    f"The mapping joins {contract} from the column {missing[0]!r}, which the file"
+                    " does not have",
+                    hint="its columns are " + ", ".join(repr(c) for c in names),
+                )
+            cols = [
+                f"NULLIF(trim(CAST({quote(by_fold[src.strip().lower()])} AS VARCHAR)), '')"
+                for src in sources
+            ]
+            # any empty part leaves the joined value empty (a partial id would be a wrong id)
+            parts.append(
+                f"CASE WHEN {' OR '.join(c + ' IS NULL' for c in cols)} THEN NULL"
+                f" ELSE concat_ws('/', {', '.join(cols)}) END AS {quote(f'__joined__{contract}')}"
+            )
+            added[contract] = f"__joined__{contract}"
+        store.execute(
+            "CREATE OR REPLACE TEMP TABLE _raw AS SELECT *, " + ", ".join(parts) + " FROM _raw"
+        )
     for contract, value in mapping.defaults.items():
-        if contract.lower() in present or contract in mapping.columns:
+        if contract.lower() in present or contract in mapping.columns or contract in added:
             continue  # the file's own column wins over the default
         column = f"__default__{contract}"
         literal = "'" + value.replace("'", "''") + "'"  # DDL takes no parameters; quoted literal
@@ -398,7 +425,7 @@ def _raw_projection(source: Source, store: Store) -> str:
     """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
     if source.format == "jsonl":
         return "SELECT rowid + 1 AS _row, _line, _json_ok FROM _raw"
-    names = [n for n, _ in store.columns("_raw") if not n.startswith("__default__")]
+    names = [n for n, _ in store.columns("_raw") if not n.startswith("__")]
     fields = ", ".join(f"{quote(n)} := {quote(n)}" for n in names)
     return f"SELECT rowid + 1 AS _row, struct_pack({fields}) AS _orig FROM _raw"
 

@@ -35,7 +35,7 @@ def resolve_columns(
     mapping: Mapping,
     segments: list[str],
     default_point: str | None,
-    defaults: dict[str, str] | None = None,
+    derived: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Contract (or segment) column -> the source column that feeds it. Missing required: InvalidLog."""
     wanted = [POINT_ID, *REQUIRED[log], *OPTIONAL[log]]
@@ -45,11 +45,11 @@ def resolve_columns(
     for name in raw:
         by_fold.setdefault(name.strip().lower(), name)
     found: dict[str, str] = {}
-    for contract in mapping.defaults:
+    for contract in [*mapping.defaults, *mapping.combined]:
         if contract not in wanted:
             close = difflib.get_close_matches(contract, wanted, n=1)
             raise InvalidLog(
-                f"The mapping's [defaults] names {contract!r}, which is not a column of {log}"
+                f"The mapping names {contract!r}, which is not a column of {log}"
                 + (f" (did you mean {close[0]!r}?)" if close else ""),
                 hint=f"{log} columns are " + ", ".join(wanted),
             )
@@ -69,6 +69,7 @@ def resolve_columns(
                 hint="its columns are " + ", ".join(repr(c) for c in raw),
             )
         found[contract] = actual
+    found.update(derived or {})  # columns the mapping builds (joined, or constant defaults)
     taken = set(found.values())
     for contract in wanted:
         if contract in found:
@@ -77,8 +78,6 @@ def resolve_columns(
         if actual is not None and actual not in taken:
             found[contract] = actual
             taken.add(actual)
-    for contract, pseudo in (defaults or {}).items():
-        found.setdefault(contract, pseudo)
     if POINT_ID not in found and default_point is None:
         raise InvalidLog(
             f"{source} has no point_id column and no decision point was given",

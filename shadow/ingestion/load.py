@@ -169,7 +169,14 @@ def _stage(
     derived = _add_derived_columns(store, names, mapping)
     types = dict(store.columns("_raw"))
     found = resolve_columns(log, source.name, names, mapping, segments, default_point, derived)
-    ignored = [n for n in names if n not in found.values() and not n.startswith("shadow_")]
+    used = set(found.values()) | {
+        src.strip().lower() for cols in mapping.combined.values() for src in cols
+    }
+    ignored = [
+        n
+        for n in names
+        if n not in used and n.strip().lower() not in used and not n.startswith("shadow_")
+    ]
     if ignored:
         summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
     missing_segments = [s for s in segments if s not in found]

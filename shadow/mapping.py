@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shadow.config import did_you_mean, load_toml
 from shadow.errors import InvalidConfig
 
 _TABLES = {
@@ -47,19 +46,15 @@ class Mapping:
 
 def parse_mapping(text: str, source: str = "<text>") -> Mapping:
     """Check a mapping's TOML text and return it, or raise InvalidConfig naming the problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidConfig(f"{source} is not valid TOML: {e}") from e
+    data = load_toml(text, source)
 
     def fail(problem: str, hint: str | None = None) -> InvalidConfig:
         return InvalidConfig(f"{source}: {problem}", hint=hint)
 
     for key, value in data.items():
         if key not in _TABLES:
-            close = difflib.get_close_matches(key, _TABLES, n=1)
             raise fail(
-                f"unknown table [{key}]" + (f" (did you mean [{close[0]}]?)" if close else ""),
+                f"unknown table [{key}]" + did_you_mean(key, _TABLES).replace("'", ""),
                 hint="a mapping has the tables "
                 + ", ".join(f"[{k}] ({v})" for k, v in _TABLES.items()),
             )

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import json
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from shadow.columns import LOGS, known_columns
+from shadow.config import did_you_mean, load_toml
 from shadow.errors import InvalidConfig, UnknownPoint
 from shadow.store import Store
 
@@ -50,19 +49,15 @@ class DecisionPoint:
 
 def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
     """Check a decision point's TOML text and return it, or raise InvalidConfig naming the problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise InvalidConfig(f"{source} is not valid TOML: {e}") from e
+    data = load_toml(text, source)
 
     def fail(problem: str, hint: str | None = None) -> InvalidConfig:
         return InvalidConfig(f"{source}: {problem}", hint=hint)
 
     unknown = [k for k in data if k not in _KEYS]
     if unknown:
-        close = difflib.get_close_matches(unknown[0], _KEYS, n=1)
         raise fail(
-            f"unknown key {unknown[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"unknown key {unknown[0]!r}" + did_you_mean(unknown[0], _KEYS),
             hint="the keys are " + ", ".join(_KEYS),
         )
     for key in ("id", "name", "owner", "task", "labels", "timezone"):
@@ -111,10 +106,9 @@ def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
     try:
         ZoneInfo(data["timezone"])
     except (ZoneInfoNotFoundError, ValueError) as e:
-        close = difflib.get_close_matches(data["timezone"], sorted(available_timezones()), n=1)
         raise fail(
             f"unknown timezone {data['timezone']!r}"
-            + (f" (did you mean {close[0]!r}?)" if close else ""),
+            + did_you_mean(data["timezone"], sorted(available_timezones())),
             hint='use an IANA name such as "Europe/Berlin" or "UTC"',
         ) from e
     policy = data.get("policy", {})
@@ -223,10 +217,7 @@ def get_point(store: Store, point_id: str, *, missing_ok: bool = False) -> Decis
 
 def unknown_point(point_id: str, known: list[str]) -> UnknownPoint:
     """The error for a decision point id that is not registered, with the closest known ids."""
-    close = difflib.get_close_matches(point_id, known, n=1)
-    message = f"Unknown decision point {point_id!r}"
-    if close:
-        message += f" (did you mean {close[0]!r}?)"
+    message = f"Unknown decision point {point_id!r}" + did_you_mean(point_id, known)
     if known:
         hint = "registered points: " + ", ".join(known) + "; add one with `shadow point add FILE`"
     else:

@@ -11,6 +11,7 @@ import difflib
 import re
 
 from shadow.columns import CASE_ID, HAS_SEGMENTS, LABEL, OPTIONAL, POINT_ID, REQUIRED, TIME
+from shadow.config import did_you_mean
 from shadow.errors import InvalidLog
 from shadow.mapping import Mapping
 
@@ -45,22 +46,14 @@ def resolve_columns(
     for name in raw:
         by_fold.setdefault(name.strip().lower(), name)
     found: dict[str, str] = {}
-    for contract in [*mapping.defaults, *mapping.combined]:
+    for contract in [*mapping.columns, *mapping.combined, *mapping.defaults]:
         if contract not in wanted:
-            close = difflib.get_close_matches(contract, wanted, n=1)
             raise InvalidLog(
                 f"The mapping names {contract!r}, which is not a column of {log}"
-                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                + did_you_mean(contract, wanted),
                 hint=f"{log} columns are " + ", ".join(wanted),
             )
     for contract, src in mapping.columns.items():
-        if contract not in wanted:
-            close = difflib.get_close_matches(contract, wanted, n=1)
-            raise InvalidLog(
-                f"The mapping's [columns] names {contract!r}, which is not a column of {log}"
-                + (f" (did you mean {close[0]!r}?)" if close else ""),
-                hint=f"{log} columns are " + ", ".join(wanted),
-            )
         actual = src if src in raw else by_fold.get(src.strip().lower())
         if actual is None:
             raise InvalidLog(

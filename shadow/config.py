@@ -1,0 +1,24 @@
+"""Shared helpers for the TOML files users write: parse with a clear error, suggest close names."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Iterable
+from typing import Any
+
+from shadow.errors import InvalidConfig
+
+
+def load_toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML `text` as a dict, or InvalidConfig naming `source` and where the syntax broke."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InvalidConfig(f"{source} is not valid TOML: {e}") from e
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest of `options`, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -18,7 +18,7 @@ def load_toml(text: str, source: str) -> dict[str, Any]:
         raise InvalidConfig(f"{source} is not valid TOML: {e}") from e
 
 
-def did_you_mean(word: str, options: Iterable[str]) -> str:
+def did_you_mean(word: str, options: Iterable[str], *, show: str = "{!r}") -> str:
     """' (did you mean 'x'?)' for the closest of `options`, or '' when none is close."""
     close = difflib.get_close_matches(word, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {show.format(close[0])}?)" if close else ""

@@ -54,7 +54,7 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
     for key, value in data.items():
         if key not in _TABLES:
             raise fail(
-                f"unknown table [{key}]" + did_you_mean(key, _TABLES).replace("'", ""),
+                f"unknown table [{key}]" + did_you_mean(key, _TABLES, show="[{}]"),
                 hint="a mapping has the tables "
                 + ", ".join(f"[{k}] ({v})" for k, v in _TABLES.items()),
             )

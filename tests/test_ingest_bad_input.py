@@ -296,7 +296,7 @@ def test_a_malformed_csv_line_is_quarantined_with_its_text(
     s = load("decisions", write("d.csv", text))
     assert (s.rows_read, s.accepted, s.by_reason) == (2, 1, {"malformed_line": 1})
     assert store.rows("SELECT source_row, original->>'line' FROM quarantine") == [
-        (3, "c2,2026-03-02 09:00,inspect,extra")
+        (2, "c2,2026-03-02 09:00,inspect,extra")  # data row 2 (the file's line 3)
     ]
 
 

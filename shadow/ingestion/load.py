@@ -202,13 +202,13 @@ def _stage(
                 "INSERT INTO _labels VALUES ($id, $spelling, $label)",
                 {"id": p.point_id, "spelling": spelling, "label": label},
             )
-    sql = typed_select(log, found, types, names, mapping, segments)
+    sql = typed_select(log, found, types, names, mapping, segments, _row_number(store, source))
     if source.format == "jsonl":  # broken JSON lines carry no columns: their only problem is that
         sql = sql.replace(
             "CASE WHEN _blank THEN",
             "CASE WHEN NOT _json_ok THEN [{'code': 'invalid_json', 'text': 'not a valid JSON object'}]"
             " WHEN _blank THEN",
-        ).replace("rowid + 1 AS _row", "rowid + 1 AS _row, _json_ok")
+        ).replace(" AS _row,", " AS _row, _json_ok,", 1)
     formats_aware = [f for f in mapping.formats if "%z" in f or "%Z" in f]
     formats_naive = [f for f in mapping.formats if f not in formats_aware]
     params: dict[str, Any] = {
@@ -315,7 +315,7 @@ def _classify_and_write(
         store.execute(
             """
             INSERT INTO quarantine
-            SELECT $load_id, line,
+            SELECT $load_id, line - $header,
                    CASE WHEN error_type = 'INVALID ENCODING' THEN 'invalid_encoding'
                         ELSE 'malformed_line' END,
                    'malformed line ' || line || ': ' || lower(error_type) || ' ('
@@ -324,7 +324,7 @@ def _classify_and_write(
             FROM (SELECT line, first(error_type) AS error_type, first(error_message) AS error_message,
                          first(csv_line) AS csv_line FROM _rejects GROUP BY line)
             """,
-            {"load_id": load_id},
+            {"load_id": load_id, "header": _header_lines(source)},
         )
         encoding = store.rows("SELECT count(*) FROM _rejects WHERE error_type = 'INVALID ENCODING'")
         if encoding[0][0]:
@@ -428,13 +428,34 @@ def _note_assumed_timezones(store: Store, log: str, summary: LoadSummary) -> Non
         )
 
 
+def _header_lines(source: Source) -> int:
+    return 1 if source.format == "csv" else 0
+
+
+def _row_number(store: Store, source: Source) -> str:
+    """SQL for the row number of a _raw row: its place among the file's data rows (1 = first).
+
+    DuckDB numbers the rows it parsed; lines it could not split are left out of that count, so
+    when there are any, each parsed row is moved past the malformed lines that came before it.
+    """
+    if not _rejected_lines(store, source):
+        return "(rowid + 1)"
+    store.execute(
+        "CREATE OR REPLACE TEMP TABLE _skipped AS SELECT line - $header - row_number() OVER"
+        " (ORDER BY line) AS parsed_before FROM (SELECT DISTINCT line FROM _rejects)",
+        {"header": _header_lines(source)},
+    )
+    return "(_raw.rowid + 1 + (SELECT count(*) FROM _skipped WHERE parsed_before < _raw.rowid + 1))"
+
+
 def _raw_projection(source: Source, store: Store) -> str:
     """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
+    row = _row_number(store, source)
     if source.format == "jsonl":
-        return "SELECT rowid + 1 AS _row, _line, _json_ok FROM _raw"
+        return f"SELECT {row} AS _row, _line, _json_ok FROM _raw"
     names = [n for n, _ in store.columns("_raw") if not n.startswith("__")]
     fields = ", ".join(f"{quote(n)} := {quote(n)}" for n in names)
-    return f"SELECT rowid + 1 AS _row, struct_pack({fields}) AS _orig FROM _raw"
+    return f"SELECT {row} AS _row, struct_pack({fields}) AS _orig FROM _raw"
 
 
 def _explode_json_lines(store: Store, source: Source) -> None:

@@ -157,6 +157,7 @@ def typed_select(
     raw: list[str],
     mapping: Mapping,
     segments: list[str],
+    row_number: str = "rowid + 1",
 ) -> str:
     """SELECT (from _raw) of the contract columns, typed, plus `_problems`: (code, text) structs."""
     has_formats = bool(mapping.formats)
@@ -164,7 +165,7 @@ def typed_select(
     time_col, label_col = TIME[log], LABEL[log]
 
     # Level 1: text values, and the decision point of each row.
-    inner = ["rowid + 1 AS _row"]
+    inner = [f"{row_number} AS _row"]
     point = text.get(POINT_ID, "NULL")
     inner.append(f"COALESCE({point}, $default_point) AS {POINT_ID}")
     inner.append(f"({point} IS NULL AND $default_point IS NULL) AS _no_point")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from shadow.columns import LOGS, known_columns
-from shadow.config import did_you_mean, load_toml
+from shadow.config import current_user, did_you_mean, load_toml
 from shadow.errors import InvalidConfig, UnknownPoint
 from shadow.store import Store
 
@@ -171,7 +170,7 @@ def add_point(store: Store, point: DecisionPoint, definition: str, *, update: bo
         "tz": point.timezone,
         "policy": json.dumps(point.policy, default=str),
         "definition": definition,
-        "by": _user(),
+        "by": current_user(),
     }
     with store.transaction():
         store.execute("DELETE FROM decision_points WHERE point_id = $id", {"id": point.point_id})
@@ -228,10 +227,3 @@ def unknown_point(point_id: str, known: list[str]) -> UnknownPoint:
 def _has_rows(store: Store, point_id: str) -> bool:
     query = " UNION ALL ".join(f"SELECT 1 FROM {log} WHERE point_id = $id" for log in LOGS)
     return bool(store.rows(f"SELECT EXISTS ({query})", {"id": point_id})[0][0])
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

@@ -9,8 +9,9 @@ from typing import Any
 
 from shadow.columns import LOGS
 from shadow.errors import InvalidLog
-from shadow.ingestion.load import LoadSummary, load_source
+from shadow.ingestion.load import load_source
 from shadow.ingestion.sources import Source, expand, from_frame
+from shadow.ingestion.summary import LoadSummary
 from shadow.mapping import Mapping, read_mapping
 from shadow.points import get_point, list_points, unknown_point
 from shadow.store import Store

@@ -2,7 +2,7 @@
 plain DuckDB read of the same file into a table.
 
 Every measurement runs in a fresh Python subprocess with a new DuckDB file, so the peak resident
-memory (the child's own `ru_maxrss`, read after its work) belongs to that one run. Per (log, format,
+memory (the child's own VmHWM, read after its work; see _peak_mb) belongs to that one run. Per (log, format,
 size) and repeat, the baseline and the Shadow load run back to back; the report gives the median of
 the repeats, the ratio shadow / baseline, and both peaks.
 
@@ -11,6 +11,10 @@ the repeats, the ratio shadow / baseline, and both peaks.
 * shadow:   a new store with bench/point.toml registered (not timed), then
   `shadow.ingest(log, file, point=..., db=...)`, timed: open, hashing, reading, typing, checks,
   classification, the atomic write, close.
+
+Before each run the parent waits (up to --max-wait s) until other processes leave the CPUs mostly
+idle (--quiet), and records how busy they were, since on a shared 2-core machine a neighbour's job
+would otherwise land in the numbers.
 
 The generated data is clean, so every Shadow load must accept every row; a run that quarantines or
 skips anything is reported as FAILED (and the exit status is 1) instead of being timed as a success.
@@ -54,8 +58,25 @@ MODES = ("baseline", "shadow")
 
 
 def _peak_mb() -> float:
-    """This process's peak resident set size in MB (ru_maxrss is KiB on Linux)."""
+    """This process's peak resident set size in MB: VmHWM from /proc/self/status.
+
+    Not getrusage(RUSAGE_SELF).ru_maxrss: on Linux that value survives fork + exec, so a child
+    reports at least its parent's peak (a 2 GB parent makes every child "use" 2 GB). VmHWM belongs
+    to this process image only. ru_maxrss (KiB) is the fallback where /proc is missing.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system, all threads) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_baseline(path: Path, db: Path) -> dict[str, Any]:
@@ -97,6 +118,7 @@ def run_shadow(log: str, path: Path, db: Path) -> dict[str, Any]:
         "duplicates": s.duplicates,
         "quarantined": s.quarantined,
         "by_reason": s.by_reason,
+        "shadow_from": str(Path(shadow.__file__).parent),
     }
 
 
@@ -105,6 +127,7 @@ def child(mode: str, log: str, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=generate.DATA, prefix="store-") as tmp:
         db = Path(tmp) / "bench.duckdb"
         result = run_baseline(path, db) if mode == "baseline" else run_shadow(log, path, db)
+    result["cpu_seconds"] = _cpu_seconds()
     print(json.dumps(result))
 
 
@@ -122,24 +145,99 @@ class Case:
     problems: list[str] = field(default_factory=list)
 
     def median(self, mode: str, key: str) -> float:
-        return statistics.median(r[key] for r in self.runs[mode])
+        return float(statistics.median(r[key] for r in self.runs[mode]))
 
     def peak(self, mode: str) -> float:
-        return max(r["peak_mb"] for r in self.runs[mode])
+        return float(max(r["peak_mb"] for r in self.runs[mode]))
+
+    def interference(self) -> float:
+        """The largest share of CPU that other processes took during any of these runs."""
+        return float(max(r.get("other_cpu", 0.0) for m in MODES for r in self.runs[m]))
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def snapshot() -> tuple[Path, str]:
+    """Export shadow/ and sql/ as committed at HEAD into bench/data/snapshot-<sha>/ (read-only use
+    of git), so a benchmark measures one fixed version even while the working tree is being edited.
+    """
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    target = generate.DATA / f"snapshot-{sha}"
+    if not (target / "shadow" / "__init__.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", "HEAD", "shadow", "sql"],
+            cwd=HERE.parent,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target, sha
+
+
+CHILD_ENV: dict[str, str] = dict(os.environ)
 
 
 def measure(mode: str, log: str, path: Path) -> dict[str, Any]:
-    """Spawn a fresh interpreter for one measurement and return what it reported."""
+    """Spawn a fresh interpreter for one measurement and return what it reported.
+
+    Also `other_cpu`: the share of the machine's CPU time that other processes used while the
+    child ran (machine busy time minus the child's own CPU time), to show interference.
+    """
+    busy0, total0 = _busy_jiffies()
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--log", log, str(path)],
         capture_output=True,
         text=True,
         check=False,
+        env=CHILD_ENV,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{mode} run on {path} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    # DuckDB may draw its progress bar on stdout too; the result is the last JSON line.
+    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+    result: dict[str, Any] = json.loads(line)
+    busy1, total1 = _busy_jiffies()
+    tick = os.sysconf("SC_CLK_TCK")
+    other = (busy1 - busy0) / tick - result["cpu_seconds"]
+    result["other_cpu"] = round(max(other, 0.0) / max((total1 - total0) / tick, 1e-9), 3)
     return result
+
+
+def cpu_busy(seconds: float = 0.5) -> float:
+    """Fraction of all CPU time (0..1) that was busy over the next `seconds` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(limit: float, max_wait: float) -> float:
+    """Wait (up to max_wait s) until other processes leave the CPUs mostly idle; return busy share."""
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy > limit and time.monotonic() < deadline:
+        print(f"  waiting: CPUs {busy:.0%} busy with other work", file=sys.stderr, flush=True)
+        time.sleep(2.0)
+        busy = cpu_busy()
+    return busy
 
 
 def check(case: Case, mode: str, result: dict[str, Any]) -> None:
@@ -168,7 +266,17 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "shadow", "sql", "pyproject.toml")
     return {
+        "commit": git("rev-parse", "--short", "HEAD")
+        + (f" (plus uncommitted changes to {len(changed.splitlines())} files)" if changed else ""),
         "nproc": str(os.cpu_count()),
         "memory": f"{mem_gb:.1f} GiB",
         "cpu": cpu,
@@ -185,15 +293,16 @@ def table(cases: list[Case]) -> str:
     """The Markdown results table."""
     lines = [
         "| log | format | rows | baseline s | shadow s | ratio | baseline peak MB"
-        " | shadow peak MB | rows/s (shadow) | repeats | check |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        " | shadow peak MB | rows/s (shadow) | repeats | other CPU | check |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for c in cases:
         base, shad = c.median("baseline", "seconds"), c.median("shadow", "seconds")
         lines.append(
             f"| {c.log} | {c.fmt} | {c.rows:,} | {base:.2f} | {shad:.2f} | {shad / base:.2f}x"
             f" | {c.peak('baseline'):,.0f} | {c.peak('shadow'):,.0f} | {c.rows / shad:,.0f}"
-            f" | {len(c.runs['shadow'])} | {'ok' if not c.problems else 'FAILED'} |"
+            f" | {len(c.runs['shadow'])} | {c.interference():.0%}"
+            f" | {'ok' if not c.problems else 'FAILED'} |"
         )
     return "\n".join(lines)
 
@@ -235,6 +344,12 @@ def parent(args: argparse.Namespace) -> int:
     sizes = [generate.parse_rows(s) for s in args.rows.split(",")]
     logs = [s.strip() for s in args.logs.split(",") if s.strip()]
     formats = [s.strip() for s in args.formats.split(",") if s.strip()]
+    code = "working tree"
+    if args.snapshot:
+        folder, sha = snapshot()
+        CHILD_ENV["PYTHONPATH"] = str(folder)
+        code = f"snapshot of commit {sha} ({folder})"
+    print(f"measuring Shadow from the {code}", file=sys.stderr)
     cases: list[Case] = []
     for n in sizes:
         generate.generate(n, logs, formats)
@@ -246,19 +361,24 @@ def parent(args: argparse.Namespace) -> int:
         for rep in range(args.repeat):
             for mode in MODES:  # interleaved, so drift hits both sides alike
                 done += 1
+                busy = wait_for_quiet(args.quiet, args.max_wait)
                 result = measure(mode, case.log, path)
+                result["cpu_busy_before"] = round(busy, 3)
                 check(case, mode, result)
                 case.runs[mode].append(result)
                 print(
                     f"[{done}/{total}] {case.log} {case.fmt} {generate.size_label(case.rows)}"
                     f" {mode} {rep + 1}/{args.repeat}: {result['seconds']:.2f} s,"
-                    f" peak {result['peak_mb']:,.0f} MB",
+                    f" peak {result['peak_mb']:,.0f} MB (CPU busy before: {busy:.0%},"
+                    f" other processes during: {result['other_cpu']:.0%})",
                     file=sys.stderr,
                     flush=True,
                 )
         if case.problems:
             print(f"  FAILED: {'; '.join(sorted(set(case.problems)))}", file=sys.stderr)
     info = machine()
+    if args.snapshot:
+        info["commit"] = code
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
@@ -280,6 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--logs", default="predictions,decisions,outcomes")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.15,
+        help="before each run, wait while other processes keep more than this share of CPU busy",
+    )
+    parser.add_argument("--max-wait", type=float, default=120.0, help="seconds to wait for quiet")
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="measure shadow/ as committed at HEAD (exported to bench/data/), not the working tree",
+    )
     parser.add_argument("--json", default=str(generate.DATA / "results.json"))
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--log", help=argparse.SUPPRESS)

@@ -146,38 +146,42 @@ def build(n: int) -> dict[str, pl.DataFrame]:
     def num(values: np.ndarray) -> pl.Expr:
         return pl.lit(pl.Series(values)).cast(pl.String)
 
-    predictions = pl.DataFrame(
-        {
-            "case_id": c["case_id"],
-            "predicted_at": _micros(base),
-            "model_version": pl.Series(version).cast(pl.String),
-            "predicted_label": label(predicted_inspect),
-            "score": score,
-        }
-    ).with_columns(
-        model=pl.lit("pump-risk"),
-        model_version=pl.lit("v") + pl.col("model_version"),
-        explanation=pl.concat_str(
-            pl.lit('{"vibration": '),
-            num(contrib[0]),
-            pl.lit(', "age": '),
-            num(contrib[1]),
-            pl.lit(', "temperature": '),
-            num(contrib[2]),
-            pl.lit("}"),
-        ),
-        site=c["site"],
-        region=c["region"],
-    ).select(
-        "case_id",
-        "predicted_at",
-        "model",
-        "model_version",
-        "predicted_label",
-        "score",
-        "explanation",
-        "site",
-        "region",
+    predictions = (
+        pl.DataFrame(
+            {
+                "case_id": c["case_id"],
+                "predicted_at": _micros(base),
+                "model_version": pl.Series(version).cast(pl.String),
+                "predicted_label": label(predicted_inspect),
+                "score": score,
+            }
+        )
+        .with_columns(
+            model=pl.lit("pump-risk"),
+            model_version=pl.lit("v") + pl.col("model_version"),
+            explanation=pl.concat_str(
+                pl.lit('{"vibration": '),
+                num(contrib[0]),
+                pl.lit(', "age": '),
+                num(contrib[1]),
+                pl.lit(', "temperature": '),
+                num(contrib[2]),
+                pl.lit("}"),
+            ),
+            site=c["site"],
+            region=c["region"],
+        )
+        .select(
+            "case_id",
+            "predicted_at",
+            "model",
+            "model_version",
+            "predicted_label",
+            "score",
+            "explanation",
+            "site",
+            "region",
+        )
     )
     decisions = pl.DataFrame(
         {
@@ -215,7 +219,9 @@ def generate(n: int, logs: list[str], formats: list[str], *, force: bool = False
     if todo:
         started = time.monotonic()
         frames = build(n)
-        print(f"built {n:,} rows of each log in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        print(
+            f"built {n:,} rows of each log in {time.monotonic() - started:.1f} s", file=sys.stderr
+        )
         for log, fmt in todo:
             path = data_path(log, n, fmt)
             tmp = path.with_suffix(path.suffix + ".tmp")

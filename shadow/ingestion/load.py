@@ -86,11 +86,10 @@ def load_source(
         )
         if mapping.timezone is None:
             note_assumed_timezones(store, log, summary)
+        _classify(store, log, source)
         report("writing", 0.0)
         with store.transaction():
-            _classify_and_write(
-                store, log, source, default_point, options, loaded_by, summary, mapping.formats
-            )
+            _write(store, log, source, default_point, options, loaded_by, summary, mapping.formats)
     finally:
         drop_temporaries(store)
         if source.format == "frame":
@@ -99,7 +98,75 @@ def load_source(
     return summary
 
 
-def _classify_and_write(
+def _classify(store: Store, log: str, source: Source) -> None:
+    """Find the rows that are not simply new: repeated keys in the file, keys already stored.
+
+    Builds _repeats (rows whose key repeats in this file: 'first', 'duplicate' or
+    'conflict_in_load'), _known (rows whose key is already in the store, and whether the content is
+    the same) and _originals (the values as read, for every row that will be quarantined). Both
+    are usually tiny, so the common case, a file of new rows, costs one pass over _typed.
+    """
+    key = KEY[log]
+    content = [c for c in STORED[log] if c not in key]
+    # Every key column is NOT NULL in the store except `model`; plain equality lets DuckDB hash-join.
+    key_match = " AND ".join(
+        f"s.{c} IS NOT DISTINCT FROM n.{c}" if c == "model" else f"s.{c} = n.{c}" for c in key
+    )
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in content) or "true"
+    group_key = ", ".join(key)
+    key_hash = "hash(" + ", ".join(key) + ")"
+    content_hash = "hash(" + ", ".join(content) + ")" if content else "0"
+    store.execute(
+        f"""
+        CREATE TEMP TABLE _repeats AS
+        WITH repeated AS (
+            SELECT {key_hash} AS _k FROM _typed WHERE len(_problems) = 0
+            GROUP BY _k HAVING count(*) > 1
+        ),
+        rows AS (
+            SELECT *, {content_hash} AS _content FROM _typed
+            WHERE len(_problems) = 0 AND {key_hash} IN (SELECT _k FROM repeated)
+        )
+        -- grouped by the key itself: a hash collision only sends rows down this careful path
+        SELECT _row,
+               CASE WHEN count(DISTINCT _content) OVER by_key > 1 THEN 'conflict_in_load'
+                    WHEN _row <> min(_row) OVER by_key THEN 'duplicate'
+                    ELSE 'first' END AS _status,
+               list_sort(list(_row) OVER by_key) AS _rows
+        FROM rows
+        WINDOW by_key AS (PARTITION BY {group_key})
+        """
+    )
+    store.execute(
+        f"""
+        CREATE TEMP TABLE _known AS
+        SELECT n._row, ({same}) AS _same, s.load_id AS _other_load, s.source_row AS _other_row
+        FROM _typed AS n JOIN {log} AS s ON {key_match}
+        WHERE len(n._problems) = 0
+          AND n._row NOT IN (SELECT _row FROM _repeats WHERE _status <> 'first')
+        """
+    )
+    original = (
+        "to_json(_r._orig)"
+        if source.format != "jsonl"
+        else "CASE WHEN _r._json_ok THEN json(_r._line) ELSE json_object('line', _r._line) END"
+    )
+    store.execute(
+        f"""
+        CREATE TEMP TABLE _originals AS
+        SELECT _row, CAST({original} AS JSON) AS original
+        FROM (
+            SELECT _row FROM _typed WHERE len(_problems) > 0
+            UNION ALL SELECT _row FROM _repeats WHERE _status = 'conflict_in_load'
+            UNION ALL SELECT _row FROM _known WHERE NOT _same
+        ) AS q
+        JOIN ({raw_projection(store, source)}) AS _r USING (_row)
+        """
+    )
+    store.execute("DROP TABLE _raw")  # the rest needs only _typed: free the copy of the file
+
+
+def _write(
     store: Store,
     log: str,
     source: Source,
@@ -109,63 +176,23 @@ def _classify_and_write(
     summary: LoadSummary,
     mapping_formats: tuple[str, ...],
 ) -> None:
-    """Sort the typed rows into accepted, duplicate and conflicting; write rows, quarantine, load."""
-
+    """Write accepted rows, the quarantine and the load record (inside the caller's transaction)."""
     key = KEY[log]
-    content = [c for c in STORED[log] if c not in key]
-    key_match = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in key)
-    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM n.{c}" for c in content) or "true"
-    group_key = ", ".join(key)
-    content_hash = "hash(" + ", ".join(content) + ")" if content else "0"
-    store.execute(
-        f"""
-        CREATE TEMP TABLE _classified AS
-        WITH good AS (
-            SELECT *, {content_hash} AS _content FROM _typed WHERE len(_problems) = 0
-        ),
-        firsts AS (
-            -- PARTITION BY groups NULLs together (a join on the key would not: model may be NULL)
-            SELECT *,
-                   count(DISTINCT _content) OVER by_key AS _versions,
-                   min(_row) OVER by_key AS _first,
-                   list_sort(list(_row) OVER by_key) AS _rows
-            FROM good
-            WINDOW by_key AS (PARTITION BY {group_key})
-        ),
-        against_store AS (
-            SELECT n.*, s.load_id AS _other_load, s.source_row AS _other_row,
-                   CASE WHEN s.load_id IS NULL THEN NULL WHEN {same} THEN true ELSE false END AS _same
-            FROM firsts AS n
-            LEFT JOIN {log} AS s ON {key_match} AND n._row = n._first AND n._versions = 1
-        )
-        SELECT *,
-            CASE
-                WHEN _versions > 1 THEN 'conflict_in_load'
-                WHEN _row <> _first THEN 'duplicate'
-                WHEN _same THEN 'duplicate'
-                WHEN _same = false THEN 'conflict_with_store'
-                ELSE 'accept'
-            END AS _status
-        FROM against_store
-        """
-    )
     columns = ", ".join(STORED[log])
     load_id = store.rows("SELECT nextval('load_ids')")[0][0]
     store.execute(
         f"INSERT INTO {log} ({columns}, load_id, source_row)"
-        f" SELECT {columns}, $load_id, _row FROM _classified WHERE _status = 'accept'",
+        f" SELECT {columns}, $load_id, _row FROM _typed"
+        " WHERE len(_problems) = 0"
+        " AND _row NOT IN (SELECT _row FROM _repeats WHERE _status <> 'first')"
+        " AND _row NOT IN (SELECT _row FROM _known)",
         {"load_id": load_id},
     )
     key_names = " and ".join(", ".join(key[1:]).rsplit(", ", 1))  # point_id is implied
-    original = (
-        "to_json(_r._orig)"
-        if source.format != "jsonl"
-        else "CASE WHEN _r._json_ok THEN json(_r._line) ELSE json_object('line', _r._line) END"
-    )
     store.execute(
         f"""
         INSERT INTO quarantine
-        SELECT $load_id, q._row, q.code, q.text, CAST({original} AS JSON)
+        SELECT $load_id, q._row, q.code, q.text, o.original
         FROM (
             SELECT _row, _problems[1].code AS code,
                    array_to_string(list_transform(_problems, lambda x: x.text), '; ') AS text
@@ -175,14 +202,14 @@ def _classify_and_write(
                    'conflicts with row' || CASE WHEN len(_rows) > 2 THEN 's ' ELSE ' ' END
                    || array_to_string(list_filter(_rows, lambda r: r <> _row), ', ')
                    || ' of this file (same {key_names}; different content)'
-            FROM _classified WHERE _status = 'conflict_in_load'
+            FROM _repeats WHERE _status = 'conflict_in_load'
             UNION ALL
             SELECT _row, 'conflict_with_store',
                    'conflicts with accepted row from load ' || _other_load
                    || ' (row ' || _other_row || '; same {key_names}; different content)'
-            FROM _classified WHERE _status = 'conflict_with_store'
+            FROM _known WHERE NOT _same
         ) AS q
-        JOIN ({_raw_projection(source, store)}) AS _r USING (_row)
+        JOIN _originals AS o USING (_row)
         """,
         {"load_id": load_id},
     )
@@ -207,9 +234,13 @@ def _classify_and_write(
                 f"{encoding[0][0]} lines are not UTF-8 text and were quarantined; if the file is"
                 ' Latin-1, add [csv] encoding = "latin-1" to the mapping and load it again'
             )
-    counts = dict(store.rows("SELECT _status, count(*) FROM _classified GROUP BY _status"))
-    summary.accepted = counts.get("accept", 0)
-    summary.duplicates = counts.get("duplicate", 0)
+    summary.accepted = store.rows(
+        f"SELECT count(*) FROM {log} WHERE load_id = $id", {"id": load_id}
+    )[0][0]
+    summary.duplicates = store.rows(
+        "SELECT (SELECT count(*) FROM _repeats WHERE _status = 'duplicate')"
+        " + (SELECT count(*) FROM _known WHERE _same)"
+    )[0][0]
     summary.by_reason = dict(
         store.rows(
             "SELECT reason_code, count(*) FROM quarantine WHERE load_id = $id GROUP BY reason_code",
@@ -250,7 +281,7 @@ def _classify_and_write(
     )
 
 
-def _raw_projection(source: Source, store: Store) -> str:
+def raw_projection(store: Store, source: Source) -> str:
     """The raw rows with their row number, as the user's columns (for the quarantine's `original`)."""
     row = row_number(store, source)
     if source.format == "jsonl":

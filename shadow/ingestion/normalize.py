@@ -16,8 +16,8 @@ from shadow.errors import InvalidLog
 from shadow.mapping import Mapping
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-_ISO_AWARE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
-_ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+# A time of day followed by a UTC offset or Z: "10:00+01", "10:00:00.5 +01:00", "07:00Z".
+_OFFSET = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
 
 
 def quote(name: str) -> str:
@@ -115,39 +115,61 @@ def _text(column: str, typ: str) -> str:
     return f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
 
 
-def _timestamp(text: str, column: str, typ: str, *, formats: bool) -> str:
-    """A TIMESTAMPTZ expression; naive values are read in the zone of the row (`_tz`)."""
+_NUMERIC = (
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "INTEGER",
+    "BIGINT",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+    "DECIMAL",
+)
+
+
+def _timestamp(text: str, column: str, typ: str, tz: str, *, formats: bool) -> str:
+    """A TIMESTAMPTZ expression; naive values are read in the zone `tz` (an SQL expression)."""
     if typ == "TIMESTAMP WITH TIME ZONE":
         return column
     if typ.startswith("TIMESTAMP") or typ == "DATE":
-        return f"timezone(_tz, CAST({column} AS TIMESTAMP))"
-    naive = (
-        f"CASE WHEN regexp_matches({text}, '{_ISO_NAIVE}') THEN TRY_CAST({text} AS TIMESTAMP) END"
-    )
-    if formats:
-        naive = f"COALESCE({naive}, try_strptime({text}, $naive_formats))"
-    # DuckDB's cast wants the offset glued on and upper-case Z; tidy only the values that need it.
+        return f"timezone({tz}, CAST({column} AS TIMESTAMP))"
+    # DuckDB's cast wants the offset glued on and an upper-case Z; tidy only values that need it.
     tidied = (
         f"regexp_replace(regexp_replace({text}, '\\s*[Zz]$', '+00'),"
         f" '\\s+([+-]\\d{{2}}(:?\\d{{2}})?)$', '\\1')"
     )
-    parsed = (
-        f"COALESCE(CASE WHEN regexp_matches({text}, '{_ISO_AWARE}')"
-        f" THEN COALESCE(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST({tidied} AS TIMESTAMPTZ)) END,"
-        f" timezone(_tz, {naive})"
-    )
+    aware = f"COALESCE(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST({tidied} AS TIMESTAMPTZ))"
+    naive = f"TRY_CAST({text} AS TIMESTAMP)"
     if formats:
-        parsed += f", try_strptime({text}, $aware_formats)"
-    return parsed + ")"
+        naive = f"COALESCE({naive}, try_strptime({text}, $naive_formats))"
+    parsed = f"CASE WHEN _has_offset THEN {aware} ELSE timezone({tz}, {naive}) END"
+    if formats:
+        parsed = f"COALESCE({parsed}, try_strptime({text}, $aware_formats))"
+    return parsed
 
 
-def _naive(text: str, typ: str) -> str:
-    """True where the timestamp carried no UTC offset, so the row's timezone was assumed."""
+def _has_offset(text: str, typ: str) -> str:
+    """True where the timestamp carries a UTC offset (or Z), so no timezone has to be assumed."""
     if typ == "TIMESTAMP WITH TIME ZONE":
-        return "false"
+        return "true"
     if typ.startswith("TIMESTAMP") or typ == "DATE":
-        return f"({text} IS NOT NULL)"
-    return f"({text} IS NOT NULL AND NOT regexp_matches({text}, '{_ISO_AWARE}'))"
+        return "false"
+    return f"COALESCE(regexp_matches({text}, '{_OFFSET}'), false)"
+
+
+def _problem(code: str, text: str) -> str:
+    """A {code, text} struct literal; `text` is an SQL string expression."""
+    return f"{{'code': '{code}', 'text': {text}}}"
+
+
+def _quoted(expr: str) -> str:
+    """SQL for the value of `expr` in single quotes, as shown in a reason: 'maybe'."""
+    return f"'''' || {expr} || ''''"
 
 
 def typed_select(
@@ -159,85 +181,152 @@ def typed_select(
     segments: list[str],
     row_number: str = "rowid + 1",
 ) -> str:
-    """SELECT (from _raw) of the contract columns, typed, plus `_problems`: (code, text) structs."""
-    has_formats = bool(mapping.formats)
-    text = {c: _text(quote(src), types[src]) for c, src in found.items()}
+    """SELECT (from _raw) of the contract columns, typed, plus `_problems`: (code, text) structs.
+
+    Three levels, so each value is computed once: (1) text values and the row's decision point,
+    (2) typed values, with the point's timezone and label spellings joined in, (3) the output and
+    the list of problems, built only for rows that have one.
+    """
     time_col, label_col = TIME[log], LABEL[log]
-
-    # Level 1: text values, and the decision point of each row.
-    inner = [f"{row_number} AS _row"]
-    point = text.get(POINT_ID, "NULL")
-    inner.append(f"COALESCE({point}, $default_point) AS {POINT_ID}")
-    inner.append(f"({point} IS NULL AND $default_point IS NULL) AS _no_point")
-    for c, expr in text.items():
-        if c != POINT_ID:
-            inner.append(f"{expr} AS {quote('_t_' + c)}")
-    blank = " AND ".join(_text(quote(c), types[c]) + " IS NULL" for c in raw) or "false"
-    inner.append(f"({blank}) AS _blank")
-    if time_col in found:
-        src = quote(found[time_col])
-        inner.append(f"{src} AS _time_raw")
-
-    # Level 2: typed values and problems, with the point's timezone and label spellings joined in.
+    time_type = types[found[time_col]]
 
     def t(c: str) -> str:
         return quote("_t_" + c)
 
-    ts = _timestamp(t(time_col), "_time_raw", types[found[time_col]], formats=has_formats)
+    # Level 1: text values, and the decision point of each row.
+    point = _text(quote(found[POINT_ID]), types[found[POINT_ID]]) if POINT_ID in found else "NULL"
+    blank = " AND ".join(f"{_text(quote(c), types[c])} IS NULL" for c in raw) or "false"
+    level1 = [
+        f"{row_number} AS _row",
+        f"COALESCE({point}, $default_point) AS {POINT_ID}",
+        f"({point} IS NULL AND $default_point IS NULL) AS _no_point",
+        f"{quote(found[time_col])} AS _time_raw",
+        f"({blank}) AS _blank",
+    ]
+    for c, src in found.items():
+        if c != POINT_ID:
+            level1.append(f"{_text(quote(src), types[src])} AS {t(c)}")
+    score_numeric = "score" in found and types[found["score"]].startswith(_NUMERIC)
+    if score_numeric:
+        level1.append(f"CAST({quote(found['score'])} AS DOUBLE) AS _score_typed")
+    if "explanation" in found:
+        if types[found["explanation"]] in ("VARCHAR", "JSON"):
+            level1.append(f"{t('explanation')} AS _expl_text")
+        else:  # a struct or map in Parquet
+            src = quote(found["explanation"])
+            level1.append(f"NULLIF(CAST(to_json({src}) AS VARCHAR), 'null') AS _expl_text")
+
+    # Level 2: typed values.
+    level2 = [
+        "_l1.*",
+        f"{_has_offset(t(time_col), time_type)} AS _has_offset",
+        "_pt.pid IS NOT NULL AS _point_known",
+        "_pt.label_set AS _label_set",
+        "_pt.tz AS _point_tz",
+        "_lab.label AS _label",
+    ]
+    tz = "COALESCE($timezone, _point_tz)"
+    has_formats = bool(mapping.formats)
+    level3_in = [
+        f"{_timestamp(t(time_col), '_time_raw', time_type, tz, formats=has_formats)} AS _ts"
+    ]
+    if "score" in found:
+        level3_in.append(
+            "_score_typed AS _score"
+            if score_numeric
+            else f"TRY_CAST({t('score')} AS DOUBLE) AS _score"
+        )
+    if "explanation" in found:
+        level3_in.append(
+            "CASE WHEN json_valid(_expl_text) THEN json_type(_expl_text) = 'OBJECT' ELSE false END"
+            " AS _expl_ok"
+        )
+
+    # Level 3: the output columns, and each problem as (condition for a fine row, problem).
     out = [
         "_row",
         POINT_ID,
         f"{t(CASE_ID)} AS {CASE_ID}",
-        f"{ts} AS {time_col}",
-        f"_lab.label AS {label_col}",
-        f"{_naive(t(time_col), types[found[time_col]])} AS _naive_time",
+        f"_ts AS {time_col}",
+        f"_label AS {label_col}",
+        f"(NOT _has_offset AND {t(time_col)} IS NOT NULL) AS _naive_time",
     ]
-    problems = [
-        "CASE WHEN _no_point THEN {'code': 'missing_point', 'text': 'missing point_id'} END",
-        f"CASE WHEN NOT _no_point AND _pt.pid IS NULL THEN {{'code': 'unknown_point',"
-        f" 'text': 'unknown decision point ''' || {POINT_ID} || ''''}} END",
-        f"CASE WHEN {t(CASE_ID)} IS NULL THEN {{'code': 'missing_case_id', 'text': 'missing {CASE_ID}'}} END",
-        f"CASE WHEN {t(time_col)} IS NULL THEN {{'code': 'missing_timestamp', 'text': 'missing {time_col}'}}"
-        f" WHEN {ts} IS NULL AND _pt.pid IS NOT NULL THEN {{'code': 'unparseable_timestamp',"
-        f" 'text': 'unparseable timestamp ''' || {t(time_col)} || ''' ({time_col})'}}"
-        f" WHEN {ts} > $latest THEN {{'code': 'future_timestamp', 'text': 'timestamp '"
-        f" || strftime({ts}, '%Y-%m-%d %H:%M:%S') || ' UTC is in the future ({time_col})'}} END",
-        f"CASE WHEN {t(label_col)} IS NULL THEN {{'code': 'missing_label', 'text': 'missing {label_col}'}}"
-        f" WHEN _lab.label IS NULL AND _pt.pid IS NOT NULL THEN {{'code': 'unknown_label',"
-        f" 'text': 'label ''' || {t(label_col)} || ''' not in label set (' || _pt.label_set || ')'}} END",
+    text_of = {c: t(c) for c in found}
+    checks = [
+        ("NOT _no_point", _problem("missing_point", "'missing point_id'")),
+        (
+            "_no_point OR _point_known",
+            _problem("unknown_point", f"'unknown decision point ' || {_quoted(POINT_ID)}"),
+        ),
+        (f"{t(CASE_ID)} IS NOT NULL", _problem("missing_case_id", f"'missing {CASE_ID}'")),
     ]
+    fine = [ok for ok, _ in checks]
+    problems = [f"CASE WHEN NOT ({ok}) THEN {problem} END" for ok, problem in checks]
+    problems.append(
+        f"CASE WHEN {text_of[time_col]} IS NULL THEN {_problem('missing_timestamp', repr('missing ' + time_col))}"
+        f" WHEN _ts IS NULL AND _point_known THEN "
+        + _problem(
+            "unparseable_timestamp",
+            f"'unparseable timestamp ' || {_quoted(text_of[time_col])} || ' ({time_col})'",
+        )
+        + " WHEN _ts > $latest THEN "
+        + _problem(
+            "future_timestamp",
+            f"'timestamp ' || strftime(_ts, '%Y-%m-%d %H:%M:%S') || ' UTC is in the future ({time_col})'",
+        )
+        + " END"
+    )
+    fine.append("(_ts IS NOT NULL AND _ts <= $latest)")
+    problems.append(
+        f"CASE WHEN {text_of[label_col]} IS NULL THEN {_problem('missing_label', repr('missing ' + label_col))}"
+        " WHEN _label IS NULL AND _point_known THEN "
+        + _problem(
+            "unknown_label",
+            f"'label ' || {_quoted(text_of[label_col])} || ' not in label set (' || _label_set || ')'",
+        )
+        + " END"
+    )
+    fine.append("_label IS NOT NULL")
     if log == "predictions":
         out.append(
             f"{t('model')} AS model" if "model" in found else "CAST(NULL AS VARCHAR) AS model"
         )
         out.append(f"{t('model_version')} AS model_version")
         problems.append(
-            f"CASE WHEN {t('model_version')} IS NULL THEN {{'code': 'missing_model_version',"
-            " 'text': 'missing model_version'} END"
+            f"CASE WHEN {t('model_version')} IS NULL THEN "
+            + _problem("missing_model_version", "'missing model_version'")
+            + " END"
         )
+        fine.append(f"{t('model_version')} IS NOT NULL")
         if "score" in found:
-            s = f"TRY_CAST({t('score')} AS DOUBLE)"
-            out.append(f"{s} AS score")
+            score = t("score")
+            out.append("_score AS score")
             problems.append(
-                f"CASE WHEN {t('score')} IS NOT NULL AND {s} IS NULL THEN {{'code': 'unparseable_score',"
-                f" 'text': 'score ''' || {t('score')} || ''' is not a number'}}"
-                f" WHEN isnan({s}) THEN {{'code': 'score_not_a_number',"
-                f" 'text': 'score ' || {t('score')} || ' is not a number'}}"
-                f" WHEN {s} < 0 OR {s} > 1 THEN {{'code': 'score_out_of_range',"
-                f" 'text': 'score ' || {t('score')} || ' outside 0..1'}} END"
+                f"CASE WHEN {score} IS NOT NULL AND _score IS NULL THEN "
+                + _problem(
+                    "unparseable_score", f"'score ' || {_quoted(score)} || ' is not a number'"
+                )
+                + " WHEN isnan(_score) THEN "
+                + _problem("score_not_a_number", f"'score ' || {score} || ' is not a number'")
+                + " WHEN _score < 0 OR _score > 1 THEN "
+                + _problem("score_out_of_range", f"'score ' || {score} || ' outside 0..1'")
+                + " END"
             )
+            fine.append("(_score IS NULL OR _score BETWEEN 0 AND 1)")
+            fine.append(f"NOT ({score} IS NOT NULL AND _score IS NULL)")
         else:
             out.append("CAST(NULL AS DOUBLE) AS score")
         if "explanation" in found:
-            e = t("explanation")
-            if types[found["explanation"]] not in ("VARCHAR", "JSON"):
-                e = f"NULLIF(CAST(to_json({quote(found['explanation'])}) AS VARCHAR), 'null')"
-            valid = f"(CASE WHEN json_valid({e}) THEN json_type({e}) = 'OBJECT' ELSE false END)"
-            out.append(f"CASE WHEN {valid} THEN json({e}) END AS explanation")
+            out.append("CASE WHEN _expl_ok THEN json(_expl_text) END AS explanation")
             problems.append(
-                f"CASE WHEN {e} IS NOT NULL AND NOT {valid} THEN {{'code': 'invalid_explanation',"
-                " 'text': 'explanation is not a JSON object (feature -> contribution)'} END"
+                "CASE WHEN _expl_text IS NOT NULL AND NOT _expl_ok THEN "
+                + _problem(
+                    "invalid_explanation",
+                    "'explanation is not a JSON object (feature -> contribution)'",
+                )
+                + " END"
             )
+            fine.append("(_expl_text IS NULL OR _expl_ok)")
         else:
             out.append("CAST(NULL AS JSON) AS explanation")
     for c in ("decided_by", "note"):
@@ -250,16 +339,19 @@ def typed_select(
             out.append(f"CAST(json_object({pairs}) AS JSON) AS segments")
         else:
             out.append("CAST(NULL AS JSON) AS segments")
-    problem_list = (
-        "CASE WHEN _blank THEN [{'code': 'blank_row', 'text': 'blank row'}] ELSE"
-        " list_filter([" + ", ".join(problems) + "], lambda x: x IS NOT NULL) END AS _problems"
+    out.append(
+        "CASE WHEN _blank THEN [" + _problem("blank_row", "'blank row'") + "]"
+        f" WHEN {' AND '.join(fine)} THEN []"
+        " ELSE list_filter([" + ", ".join(problems) + "], lambda x: x IS NOT NULL) END AS _problems"
     )
-    out.append(problem_list)
     return (
-        "SELECT " + ",\n  ".join(out) + "\nFROM (\n  SELECT *, COALESCE($timezone, _pt0.tz) AS _tz"
-        " FROM (SELECT " + ",\n    ".join(inner) + " FROM _raw) AS _r\n"
-        f"  LEFT JOIN (SELECT pid, tz FROM _points) AS _pt0 ON _pt0.pid = _r.{POINT_ID}\n) AS _x\n"
-        f"LEFT JOIN (SELECT pid, label_set FROM _points) AS _pt ON _pt.pid = _x.{POINT_ID}\n"
-        f"LEFT JOIN _labels AS _lab ON _lab.pid = _x.{POINT_ID}"
-        f" AND _lab.spelling = lower({t(label_col)})"
+        "SELECT " + ",\n  ".join(out) + "\nFROM (\n"
+        "  SELECT " + ", ".join(level3_in) + ", *\n"
+        "  FROM (\n"
+        "    SELECT " + ", ".join(level2) + "\n"
+        "    FROM (SELECT " + ",\n      ".join(level1) + " FROM _raw) AS _l1\n"
+        f"    LEFT JOIN _points AS _pt ON _pt.pid = _l1.{POINT_ID}\n"
+        f"    LEFT JOIN _labels AS _lab ON _lab.pid = _l1.{POINT_ID}"
+        f" AND _lab.spelling = lower(_l1.{t(label_col)})\n"
+        "  ) AS _l2\n) AS _l3"
     )

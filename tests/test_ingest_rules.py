@@ -356,3 +356,33 @@ def test_a_case_id_can_be_joined_from_several_columns(
         ("df/370",),
         ("df_violent/370",),
     ]
+
+
+def test_typed_parquet_columns_load_without_a_round_trip_through_text(
+    store: Store, load: Load, tmp_path: Path
+) -> None:
+    path = tmp_path / "p.parquet"
+    pl.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "predicted_at": pl.Series(
+                [datetime(2026, 3, 2, 8, tzinfo=UTC)] * 3, dtype=pl.Datetime("us", "UTC")
+            ),
+            "model_version": ["v1"] * 3,
+            "predicted_label": ["inspect", "no_inspect", "inspect"],
+            "score": [0.8, 0.1, 1.5],
+            "explanation": [{"vibration": 0.3}, {"vibration": -0.1}, None],
+        }
+    ).write_parquet(path)
+    s = load("predictions", path)
+    assert (s.accepted, s.by_reason, s.warnings[-1:]) == (
+        2,
+        {"score_out_of_range": 1},
+        ["segment columns not in the file, stored empty: region, site"],
+    )
+    assert store.rows(
+        "SELECT case_id, predicted_at, score, explanation->>'vibration' FROM predictions ORDER BY 1"
+    ) == [
+        ("a", datetime(2026, 3, 2, 8, tzinfo=UTC), 0.8, "0.3"),
+        ("b", datetime(2026, 3, 2, 8, tzinfo=UTC), 0.1, "-0.1"),
+    ]

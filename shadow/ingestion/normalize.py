@@ -222,13 +222,12 @@ def typed_select(
         f"{_has_offset(t(time_col), time_type)} AS _has_offset",
         "_pt.pid IS NOT NULL AS _point_known",
         "_pt.label_set AS _label_set",
-        "_pt.tz AS _point_tz",
+        "COALESCE($timezone, _pt.tz) AS _tz",  # the zone of naive timestamps in this row
         "_lab.label AS _label",
     ]
-    tz = "COALESCE($timezone, _point_tz)"
     has_formats = bool(mapping.formats)
     level3_in = [
-        f"{_timestamp(t(time_col), '_time_raw', time_type, tz, formats=has_formats)} AS _ts"
+        f"{_timestamp(t(time_col), '_time_raw', time_type, '_tz', formats=has_formats)} AS _ts"
     ]
     if "score" in found:
         level3_in.append(

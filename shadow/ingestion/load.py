@@ -13,6 +13,7 @@ from shadow.errors import StoreError
 from shadow.ingestion.normalize import quote
 from shadow.ingestion.sources import Source
 from shadow.ingestion.stage import (
+    drop_raw,
     drop_temporaries,
     has_rejects,
     header_lines,
@@ -163,7 +164,7 @@ def _classify(store: Store, log: str, source: Source) -> None:
         JOIN ({raw_projection(store, source)}) AS _r USING (_row)
         """
     )
-    store.execute("DROP TABLE _raw")  # the rest needs only _typed: free the copy of the file
+    drop_raw(store)  # the rest needs only _typed: free the copy of the file
 
 
 def _write(

@@ -150,7 +150,14 @@ def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:
         return "SELECT * FROM _frame", {}
     path = str(source.path)
     if source.format == "parquet":
-        return "SELECT * FROM read_parquet($path)", {"path": path}
+        # Parquet is read in place (a view, which takes no $parameters: the path is a quoted
+        # literal); file_row_number numbers the rows, since a view has no rowid.
+        literal = "'" + path.replace("'", "''") + "'"
+        return (
+            "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS __row"
+            f" FROM read_parquet({literal}, file_row_number = true)",
+            {},
+        )
     if source.format == "jsonl":
         # One text value per line; lines are parsed as JSON later so a broken one is quarantined.
         return (

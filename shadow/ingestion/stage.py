@@ -37,16 +37,21 @@ def stage(
         store.register("_frame", source.frame)
     select, read_params = reader_sql(source, mapping)
     report("reading", 0.0)
+    # Parquet needs no copy: it is typed, and read straight from the file (twice at most).
+    in_place = source.format == "parquet" and not (mapping.defaults or mapping.combined)
     try:
-        store.execute_with_progress(
-            f"CREATE TEMP TABLE _raw AS {select}", read_params, lambda f: report("reading", f)
-        )
+        if in_place:
+            store.execute(f"CREATE TEMP VIEW _raw AS {select}")
+        else:
+            store.execute_with_progress(
+                f"CREATE TEMP TABLE _raw AS {select}", read_params, lambda f: report("reading", f)
+            )
     except StoreError as e:
         raise _unreadable(source, e) from e
     if source.format == "jsonl":
         _explode_json_lines(store, source)
     raw_columns = store.columns("_raw")
-    names = [n for n, _ in raw_columns if n != "_json_ok" and n != "_line"]
+    names = [n for n, _ in raw_columns if n not in ("_json_ok", "_line") and not n.startswith("__")]
     types = dict(raw_columns)
     n_raw = store.rows("SELECT count(*) FROM _raw")[0][0]
     n_rejected = _rejected_lines(store, source)
@@ -179,6 +184,8 @@ def row_number(store: Store, source: Source) -> str:
     DuckDB numbers the rows it parsed; lines it could not split are left out of that count, so
     when there are any, each parsed row is moved past the malformed lines that came before it.
     """
+    if source.format == "parquet":
+        return "__row"
     if not _rejected_lines(store, source):
         return "(rowid + 1)"
     store.execute(
@@ -254,10 +261,18 @@ def _unreadable(source: Source, e: StoreError) -> InvalidLog:
     return InvalidLog(f"Cannot read {source.name}: {first}", hint="check that the file is complete")
 
 
+def drop_raw(store: Store) -> None:
+    """Drop _raw, whether it is a copy of the file (a table) or the file itself (a view)."""
+    is_view = store.rows(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = '_raw' AND temporary"
+    )[0][0]
+    store.execute("DROP VIEW IF EXISTS temp._raw" if is_view else "DROP TABLE IF EXISTS temp._raw")
+
+
 def drop_temporaries(store: Store) -> None:
     """Drop every staging table this connection may hold (before and after each load)."""
+    drop_raw(store)
     for name in (
-        "_raw",
         "_lines",
         "_typed",
         "_repeats",
@@ -267,5 +282,6 @@ def drop_temporaries(store: Store) -> None:
         "_labels",
         "_rejects",
         "_rejects_scan",
+        "_skipped",
     ):
         store.execute(f"DROP TABLE IF EXISTS temp.{name}")

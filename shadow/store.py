@@ -20,6 +20,7 @@ from shadow.errors import StoreError, StoreLocked, StoreMissing
 DEFAULT_DB = "shadow.duckdb"
 # How long a writer waits for another process to let go of the store before giving up.
 DEFAULT_WAIT_SECONDS = 10.0
+DEFAULT_MEMORY_LIMIT = "2GB"
 
 Progress = Callable[[float], None]
 
@@ -41,9 +42,16 @@ class Store:
         self._con = con
         self.path = path
         con.execute("SET TimeZone = 'UTC'")
-        limit = os.environ.get("SHADOW_MEMORY_LIMIT")
-        if limit:
+        # Bounded by default so a 10M-row load fits an ordinary machine (DuckDB spills the rest
+        # to <store>.tmp/); raise it for speed on a big machine.
+        limit = os.environ.get("SHADOW_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        try:
             con.execute("SET memory_limit = $limit", {"limit": limit})
+        except duckdb.Error as e:
+            raise StoreError(
+                f"SHADOW_MEMORY_LIMIT={limit!r} is not a memory size",
+                hint="use a size such as 2GB or 8GB",
+            ) from e
 
     @classmethod
     def open(

@@ -6,9 +6,22 @@ import difflib
 import getpass
 import tomllib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from shadow.errors import InvalidConfig
+
+
+def read_text(path: Path, what: str) -> str:
+    """The text of a file the user wrote (`what`: "mapping", "decision point"), or InvalidConfig."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise InvalidConfig(f"No such {what} file: {path}") from e
+    except UnicodeDecodeError as e:
+        raise InvalidConfig(f"The {what} file {path} is not UTF-8 text") from e
+    except IsADirectoryError as e:
+        raise InvalidConfig(f"The {what} file {path} is a folder") from e
 
 
 def load_toml(text: str, source: str) -> dict[str, Any]:

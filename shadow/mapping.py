@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from shadow.config import did_you_mean, load_toml
+from shadow.config import did_you_mean, load_toml, read_text
 from shadow.errors import InvalidConfig
 
 _TABLES = {
@@ -156,11 +156,4 @@ def read_mapping(path: Path | str | None) -> Mapping:
     """The mapping in the TOML file at `path`; the empty mapping if `path` is None."""
     if path is None:
         return Mapping()
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise InvalidConfig(f"No such mapping file: {path}") from e
-    except UnicodeDecodeError as e:
-        raise InvalidConfig(f"The mapping {path} is not UTF-8 text") from e
-    return parse_mapping(text, str(path))
+    return parse_mapping(read_text(Path(path), "mapping"), str(path))

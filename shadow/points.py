@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from shadow.columns import LOGS, known_columns
-from shadow.config import current_user, did_you_mean, load_toml
+from shadow.config import current_user, did_you_mean, load_toml, read_text
 from shadow.errors import InvalidConfig, UnknownPoint
 from shadow.store import Store
 
@@ -128,12 +128,7 @@ def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
 
 def read_point(path: Path) -> tuple[DecisionPoint, str]:
     """The decision point defined in the TOML file at `path`, and the file's text."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise InvalidConfig(f"No such file: {path}") from e
-    except UnicodeDecodeError as e:
-        raise InvalidConfig(f"{path} is not UTF-8 text") from e
+    text = read_text(path, "decision point")
     return parse_point(text, str(path)), text
 
 

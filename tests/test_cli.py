@@ -206,3 +206,10 @@ def test_demo_will_not_mix_into_a_real_store(tmp_path: Path) -> None:
         f"Error: {db} already holds other decision points (claims); the demo will not mix its"
         " sample into it\n\nHint: run `shadow demo --db demo.duckdb` to build the demo in its own file\n"
     )
+
+
+def test_a_missing_point_file_is_named(tmp_path: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    code, _, err = invoke("point", "add", str(tmp_path / "nope.toml"), "--db", str(db))
+    assert (code, err) == (1, f"Error: No such decision point file: {tmp_path / 'nope.toml'}\n")
+    assert not db.exists()  # every file is checked before the store is touched

@@ -84,7 +84,7 @@ HOLD = os.environ.get("SHADOW_TEST_HOLD", "")
 STEPS = [
     ("reading", r"CREATE TEMP TABLE _raw\b"),
     ("checking", r"CREATE TEMP TABLE _typed\b"),
-    ("classifying", r"CREATE TEMP TABLE _classified\b"),
+    ("classifying", r"CREATE TEMP TABLE _repeats\b"),
     ("inserting", r"INSERT INTO (decisions|predictions|outcomes)\b"),
     ("quarantining", r"INSERT INTO quarantine\b"),
     ("recording", r"INSERT INTO loads\b"),
@@ -433,7 +433,7 @@ def load_big_file(files: Files, db: Path, before: Snapshot) -> dict[str, Any]:
 KILL_POINTS = [
     ("start reading", 0.1),  # DuckDB is reading the CSV into a temporary table
     ("start checking", 0.3),  # typing and checking every row (temporary tables only)
-    ("start classifying", 0.3),  # inside the transaction: duplicates and conflicts
+    ("start classifying", 0.3),  # repeated keys, keys already stored (temporary tables only)
     ("start inserting", 0.15),  # inside the transaction: rows being written to the store file
     ("holding commit", 0.0),  # every row written; COMMIT not yet run
 ]

@@ -212,15 +212,40 @@ def ingest(
     from shadow.store import Store
 
     sources = plan_sources(list(paths), fmt)
-    with _Progress(enabled=not as_json) as progress, Store.open(db, wait=wait) as store:
-        summaries = ingest_into(
-            store, log, sources, point=point_id, mapping=mapping, step=progress.step, force=force
-        )
+    summaries: list[LoadSummary] = []
+    with _Progress(enabled=not as_json) as progress:
+
+        def done(summary: LoadSummary) -> None:
+            summaries.append(summary)
+            if not as_json:
+                progress.pause()  # print each file's summary as soon as it is committed
+                _print_summary(summary)
+
+        try:
+            with Store.open(db, wait=wait) as store:
+                ingest_into(
+                    store,
+                    log,
+                    sources,
+                    point=point_id,
+                    mapping=mapping,
+                    step=progress.step,
+                    force=force,
+                    on_done=done,
+                )
+        except ShadowError as e:
+            if as_json:
+                click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
+            if summaries:
+                n = len(summaries)
+                earlier = f"{n} earlier file{'s' if n > 1 else ''} {'were' if n > 1 else 'was'}"
+                e.hint = f"{earlier} loaded (see above); " + (
+                    e.hint or "fix this file and run again"
+                )
+            raise
     if as_json:
         click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
         return
-    for s in summaries:
-        _print_summary(s)
     if len(summaries) > 1:
         total = sum(s.rows_read for s in summaries)
         click.echo(
@@ -272,6 +297,13 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+    def pause(self) -> None:
+        """Take the bar off the screen (to print); the next step shows a new one."""
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+            self.tasks = {}
 
     def step(self, source: Source, phase: str, done: float) -> None:
         if not self.enabled or time.monotonic() - self.started < 1.0:

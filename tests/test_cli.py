@@ -213,3 +213,25 @@ def test_a_missing_point_file_is_named(tmp_path: Path) -> None:
     code, _, err = invoke("point", "add", str(tmp_path / "nope.toml"), "--db", str(db))
     assert (code, err) == (1, f"Error: No such decision point file: {tmp_path / 'nope.toml'}\n")
     assert not db.exists()  # every file is checked before the store is touched
+
+
+def test_files_loaded_before_a_bad_one_are_reported(db: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.csv").write_text("case_id,decided_at,human_label\nc1,2026-03-02 09:00,inspect\n")
+    (folder / "b.csv").write_text("case_id,decided_at,human_label\nc2,2026-03-02 09:00,inspect\n")
+    (folder / "c.csv").write_text("")
+    code, out, err = invoke(
+        "ingest", "decisions", str(folder), "--point", "pump-inspection", "--db", str(db)
+    )
+    assert code == 1
+    assert [line.split(" -> ")[0] for line in out.splitlines() if " -> " in line] == [
+        str(folder / "a.csv"),
+        str(folder / "b.csv"),
+    ]
+    assert err == (
+        f"Error: {folder / 'c.csv'} is empty\n\n"
+        "Hint: 2 earlier files were loaded (see above); check that the export wrote any rows\n"
+    )
+    code, out, _ = invoke("loads", "--db", str(db))
+    assert out.count("load ") == 2

@@ -45,8 +45,13 @@ def ingest_into(
     loaded_by: str | None = None,
     step: Step | None = None,
     force: bool = False,
+    on_done: Callable[[LoadSummary], None] | None = None,
 ) -> list[LoadSummary]:
-    """Load each source into `log` (its own atomic load) and return one summary per source."""
+    """Load each source into `log` (its own atomic load) and return one summary per source.
+
+    `on_done` is called with each summary as soon as its load has committed, so a caller can
+    report the files that were loaded even if a later file fails.
+    """
     if log not in LOGS:
         raise InvalidLog(f"Unknown log {log!r}", hint="the logs are " + ", ".join(LOGS))
     if not isinstance(mapping, Mapping):
@@ -74,18 +79,19 @@ def ingest_into(
             if step is not None:
                 step(source, phase, done)
 
-        summaries.append(
-            load_source(
-                store,
-                log,
-                source,
-                points=points,
-                default_point=point,
-                mapping=mapping,
-                now=now,
-                loaded_by=loaded_by,
-                step=report,
-                force=force,
-            )
+        summary = load_source(
+            store,
+            log,
+            source,
+            points=points,
+            default_point=point,
+            mapping=mapping,
+            now=now,
+            loaded_by=loaded_by,
+            step=report,
+            force=force,
         )
+        summaries.append(summary)
+        if on_done is not None:
+            on_done(summary)
     return summaries

@@ -16,6 +16,7 @@ _TABLES = {
     "timestamps": "timezone and formats",
     "csv": "delimiter and encoding",
     "defaults": "contract column = value, for columns the file does not have",
+    "values": 'missing = spellings of an empty value, e.g. ["NA", "null"]',
 }
 _TIMESTAMP_KEYS = ("timezone", "formats")
 _CSV_KEYS = ("delimiter", "encoding", "quote")
@@ -36,6 +37,7 @@ class Mapping:
     encoding: str = "utf-8"
     quote: str | None = None
     defaults: dict[str, str] = field(default_factory=dict)  # contract name -> value for every row
+    missing: tuple[str, ...] = ()  # spellings that mean "no value" (compared after trimming)
     text: str = ""
 
     @property
@@ -138,7 +140,18 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
             raise fail(f"[defaults] {column} must be a non-empty string or number")
         defaults[column] = str(value)
 
+    values = data.get("values", {})
+    for key in values:
+        if key != "missing":
+            raise fail(f"unknown key {key!r} in [values]", hint='use missing = ["NA", "null"]')
+    missing = values.get("missing", [])
+    if isinstance(missing, str):
+        missing = [missing]
+    if not isinstance(missing, list) or not all(isinstance(m, str) and m.strip() for m in missing):
+        raise fail('[values] missing must be a list of spellings, e.g. ["NA", "null"]')
+
     return Mapping(
+        missing=tuple(m.strip() for m in missing),
         columns=columns,
         combined=combined,
         defaults=defaults,

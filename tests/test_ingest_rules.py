@@ -386,3 +386,23 @@ def test_typed_parquet_columns_load_without_a_round_trip_through_text(
         ("a", datetime(2026, 3, 2, 8, tzinfo=UTC), 0.8, "0.3"),
         ("b", datetime(2026, 3, 2, 8, tzinfo=UTC), 0.1, "-0.1"),
     ]
+
+
+def test_missing_value_spellings_from_the_mapping_are_empty(
+    store: Store, load: Load, write: Write
+) -> None:
+    text = (
+        "case_id,predicted_at,model_version,predicted_label,score,site\n"
+        "c1,2026-03-02 08:00,v1,inspect,NA,hamburg\n"
+        "c2,2026-03-02 08:00,v1,inspect, n/a ,NA\n"
+        "NA,NA,NA,NA,NA,NA\n"
+    )
+    s = load("predictions", write("p.csv", text))
+    assert s.quarantined == 3  # without the mapping, "NA" is a value like any other
+    mapping = write("m.toml", '[values]\nmissing = ["NA", "n/a"]\n')
+    s = load("predictions", write("p.csv", text), mapping=mapping)
+    assert (s.accepted, s.by_reason) == (2, {"blank_row": 1})
+    assert store.rows("SELECT case_id, score, segments->>'site' FROM predictions ORDER BY 1") == [
+        ("c1", None, "hamburg"),
+        ("c2", None, None),
+    ]

@@ -109,10 +109,12 @@ def resolve_columns(
     return found
 
 
-def _text(column: str, typ: str) -> str:
-    if typ == "VARCHAR":
-        return f"NULLIF(trim({column}), '')"
-    return f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
+def _text(column: str, typ: str, *, missing: bool = False) -> str:
+    """The trimmed text of a value; NULL when empty (or one of the mapping's $missing spellings)."""
+    text = f"trim({column})" if typ == "VARCHAR" else f"trim(CAST({column} AS VARCHAR))"
+    if missing:
+        return f"CASE WHEN list_contains($missing, {text}) THEN NULL ELSE NULLIF({text}, '') END"
+    return f"NULLIF({text}, '')"
 
 
 _NUMERIC = (
@@ -194,18 +196,23 @@ def typed_select(
         return quote("_t_" + c)
 
     # Level 1: text values, and the decision point of each row.
-    point = _text(quote(found[POINT_ID]), types[found[POINT_ID]]) if POINT_ID in found else "NULL"
-    blank = " AND ".join(f"{_text(quote(c), types[c])} IS NULL" for c in raw) or "false"
+    nulls = bool(mapping.missing)
+    point = (
+        _text(quote(found[POINT_ID]), types[found[POINT_ID]], missing=nulls)
+        if POINT_ID in found
+        else "NULL"
+    )
+    blank = " AND ".join(f"{_text(quote(c), types[c], missing=nulls)} IS NULL" for c in raw)
     level1 = [
         f"{row_number} AS _row",
         f"COALESCE({point}, $default_point) AS {POINT_ID}",
         f"({point} IS NULL AND $default_point IS NULL) AS _no_point",
         f"{quote(found[time_col])} AS _time_raw",
-        f"({blank}) AS _blank",
+        f"({blank or 'false'}) AS _blank",
     ]
     for c, src in found.items():
         if c != POINT_ID:
-            level1.append(f"{_text(quote(src), types[src])} AS {t(c)}")
+            level1.append(f"{_text(quote(src), types[src], missing=nulls)} AS {t(c)}")
     score_numeric = "score" in found and types[found["score"]].startswith(_NUMERIC)
     if score_numeric:
         level1.append(f"CAST({quote(found['score'])} AS DOUBLE) AS _score_typed")

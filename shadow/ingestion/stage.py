@@ -112,6 +112,8 @@ def stage(
         "timezone": mapping.timezone,
         "latest": None,
     }
+    if mapping.missing:
+        params["missing"] = list(mapping.missing)
     if mapping.formats:
         params["naive_formats"] = formats_naive or ["%Y-%m-%d %H:%M:%S"]
         params["aware_formats"] = formats_aware or ["%Y-%m-%d %H:%M:%S%z"]

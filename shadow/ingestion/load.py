@@ -181,12 +181,20 @@ def _write(
     key = KEY[log]
     columns = ", ".join(STORED[log])
     load_id = store.rows("SELECT nextval('load_ids')")[0][0]
+    skip = store.rows(
+        "SELECT (SELECT count(*) FROM _repeats WHERE _status <> 'first')"
+        " + (SELECT count(*) FROM _known)"
+    )[0][0]
     store.execute(
         f"INSERT INTO {log} ({columns}, load_id, source_row)"
-        f" SELECT {columns}, $load_id, _row FROM _typed"
-        " WHERE len(_problems) = 0"
-        " AND _row NOT IN (SELECT _row FROM _repeats WHERE _status <> 'first')"
-        " AND _row NOT IN (SELECT _row FROM _known)",
+        f" SELECT {columns}, $load_id, _row FROM _typed WHERE len(_problems) = 0"
+        # a file of new rows (the usual case) needs no anti-join
+        + (
+            " AND _row NOT IN (SELECT _row FROM _repeats WHERE _status <> 'first')"
+            " AND _row NOT IN (SELECT _row FROM _known)"
+            if skip
+            else ""
+        ),
         {"load_id": load_id},
     )
     key_names = " and ".join(", ".join(key[1:]).rsplit(", ", 1))  # point_id is implied

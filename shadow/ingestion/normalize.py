@@ -16,6 +16,7 @@ from shadow.errors import InvalidLog
 from shadow.mapping import Mapping
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
 # A time of day followed by a UTC offset or Z: "10:00+01", "10:00:00.5 +01:00", "07:00Z".
 _OFFSET = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
 
@@ -146,7 +147,9 @@ def _timestamp(text: str, column: str, typ: str, tz: str, *, formats: bool) -> s
         f" '\\s+([+-]\\d{{2}}(:?\\d{{2}})?)$', '\\1')"
     )
     aware = f"COALESCE(TRY_CAST({text} AS TIMESTAMPTZ), TRY_CAST({tidied} AS TIMESTAMPTZ))"
-    naive = f"TRY_CAST({text} AS TIMESTAMP)"
+    # Only ISO 8601 (year first, with dashes) without a mapping format: DuckDB's own cast would
+    # also take 2025/01/15, and the rule we state is simpler than the one it has.
+    naive = f"CASE WHEN _iso THEN TRY_CAST({text} AS TIMESTAMP) END"
     if formats:
         naive = f"COALESCE({naive}, try_strptime({text}, $naive_formats))"
     parsed = f"CASE WHEN _has_offset THEN {aware} ELSE timezone({tz}, {naive}) END"
@@ -161,7 +164,7 @@ def _has_offset(text: str, typ: str) -> str:
         return "true"
     if typ.startswith("TIMESTAMP") or typ == "DATE":
         return "false"
-    return f"COALESCE(regexp_matches({text}, '{_OFFSET}'), false)"
+    return f"(_iso AND COALESCE(regexp_matches({text}, '{_OFFSET}'), false))"
 
 
 def _problem(code: str, text: str) -> str:
@@ -226,6 +229,7 @@ def typed_select(
     # Level 2: typed values.
     level2 = [
         "_l1.*",
+        f"COALESCE(regexp_matches({t(time_col)}, '{_ISO_DATE}'), false) AS _iso",
         f"{_has_offset(t(time_col), time_type)} AS _has_offset",
         "_pt.pid IS NOT NULL AS _point_known",
         "_pt.label_set AS _label_set",

@@ -86,13 +86,12 @@ def init(db: Path) -> None:
     from shadow.store import Store
 
     existed = db.exists()
-    with Store.open(db, create=True) as store:
-        applied = store.migrate()
+    with Store.open(db, create=True):  # opening creates the file and applies the schema
+        pass
     if existed:
         click.echo(f"Store {db} exists; schema is up to date.")
     else:
         click.echo(f"Created the store {db}.")
-    del applied
     click.echo("Next: register a decision point with `shadow point add point.toml`.")
 
 

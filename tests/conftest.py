@@ -79,7 +79,3 @@ def load(store: Store) -> Callable[..., LoadSummary]:
         return summaries[0]
 
     return _load
-
-
-def table(store: Store, sql: str) -> list[tuple[Any, ...]]:
-    return store.rows(sql)

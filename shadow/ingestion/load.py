@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from shadow.columns import HAS_SEGMENTS, KEY, STORED
@@ -13,6 +12,7 @@ from shadow.errors import StoreError
 from shadow.ingestion.normalize import quote
 from shadow.ingestion.sources import Source
 from shadow.ingestion.stage import (
+    Step,
     drop_raw,
     drop_temporaries,
     has_rejects,
@@ -28,8 +28,6 @@ from shadow.store import Store
 
 # Timestamps up to this far ahead of the loader's clock are accepted (clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
-
-Step = Callable[[str, float], None]
 
 
 def options_hash(log: str, source: Source, point: str | None, mapping: Mapping) -> str:

@@ -70,6 +70,10 @@ def cli() -> None:
         shadow ingest outcomes exports/outcomes.jsonl --point pump-inspection
         shadow loads                  # what each load did
         shadow rejects --load 7       # the rows it quarantined, and why
+    \b
+    Running a model in shadow:
+        shadow score --point pump-inspection --model model.joblib --cases cases.csv \\
+            --model-version v1
     """
 
 
@@ -284,8 +288,17 @@ def _rows(n: int) -> str:
 class _Progress:
     """A progress bar on stderr that appears only when a load takes more than a second."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(
+        self, *, enabled: bool, weights: dict[str, tuple[float, float]] | None = None
+    ) -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        # each phase's (start, share) of the bar
+        self.weights = weights or {
+            "hashing": (0.0, 0.05),
+            "reading": (0.05, 0.6),
+            "checking": (0.65, 0.2),
+            "writing": (0.85, 0.15),
+        }
         self.started = time.monotonic()
         self.bar: Any = None
         self.tasks: dict[str, Any] = {}
@@ -323,16 +336,100 @@ class _Progress:
         if source.name not in self.tasks:
             self.tasks[source.name] = self.bar.add_task(source.name, total=1.0)
         task = self.tasks[source.name]
-        weights = {
-            "hashing": (0.0, 0.05),
-            "reading": (0.05, 0.6),
-            "checking": (0.65, 0.2),
-            "writing": (0.85, 0.15),
-        }
-        start, span = weights.get(phase, (0.0, 1.0))
+        start, span = self.weights.get(phase, (0.0, 1.0))
         self.bar.update(
             task, completed=start + span * done, description=f"{phase:<8} {source.name}"
         )
+
+
+@cli.command()
+@db_option
+@click.option("--point", "point_id", required=True, help="The decision point the model shadows.")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A scikit-learn classifier or Pipeline saved with joblib.",
+)
+@click.option(
+    "--cases",
+    "cases_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The cases to score: CSV, Parquet or JSON Lines with case_id and the model's features.",
+)
+@click.option("--model-version", required=True, help="The version logged with each prediction.")
+@click.option("--model-name", help="The model's name logged with each prediction.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Features in each case's explanation (0: no explanations, faster).",
+)
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(path_type=Path),
+    help="Data (e.g. the training set) whose medians and most frequent values explanations are"
+    " measured against; default: the cases themselves.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the load summary as JSON.")
+@wait_option
+@reports_errors
+def score(
+    db: Path,
+    point_id: str,
+    model_path: Path,
+    cases_path: Path,
+    model_version: str,
+    model_name: str | None,
+    top: int,
+    reference_path: Path | None,
+    as_json: bool,
+    wait: float,
+) -> None:
+    """Score cases with a model in shadow and log its predictions.
+
+    Each case gets the model's label, the probability of the positive label, and the TOP features
+    that moved it most. Nothing is logged if the model's features or classes do not fit the cases
+    and the decision point. The predictions load like `shadow ingest predictions` (atomic, duplicates
+    skipped, bad rows quarantined).
+
+    \b
+    Example:
+        shadow score --point pump-inspection --model pump-risk-v1.joblib \\
+            --cases cases/2026-W10.parquet --model-version pump-risk-v1
+    """
+    from shadow.runner import score_cases
+    from shadow.store import Store
+
+    weights = {
+        "scoring": (0.0, 0.7),
+        "hashing": (0.7, 0.02),
+        "reading": (0.72, 0.1),
+        "checking": (0.82, 0.1),
+        "writing": (0.92, 0.08),
+    }
+    with _Progress(enabled=not as_json, weights=weights) as progress:
+        with Store.open(db, wait=wait) as store:
+            summary = score_cases(
+                store,
+                point_id,
+                model_path,
+                cases_path,
+                model_version=model_version,
+                model_name=model_name,
+                top=top,
+                reference_path=reference_path,
+                step=progress.step,
+            )
+        progress.pause()
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        _print_summary(summary)
 
 
 @cli.command()

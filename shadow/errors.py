@@ -33,3 +33,7 @@ class UnknownPoint(ShadowError):
 
 class InvalidLog(ShadowError):
     """An input log cannot be read at all: missing, empty, wrong format, missing columns."""
+
+
+class InvalidModel(ShadowError):
+    """A model that cannot score the cases: unreadable, or its features or classes do not fit."""

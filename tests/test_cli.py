@@ -32,12 +32,12 @@ def invoke(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_help_does_not_load_duckdb_or_polars() -> None:
+def test_help_does_not_load_duckdb_polars_or_sklearn() -> None:
     code = (
         "import sys\n"
         "from shadow.cli import cli\n"
         "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'rich') if m in sys.modules))"
+        "print(sorted(m for m in ('duckdb', 'polars', 'pyarrow', 'rich', 'sklearn', 'joblib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
@@ -181,16 +181,24 @@ def test_an_unknown_log_is_a_usage_error(db: Path) -> None:
 
 
 def test_demo_builds_a_store_from_the_sample(tmp_path: Path) -> None:
+    from shadow.demo import SAMPLE
+
+    record = json.loads((SAMPLE / "generator_record.json").read_text())
+    expected = []
+    for log, e in record["logs"].items():
+        reasons = ", ".join(f"{n} {code}" for code, n in e["quarantined"].items())
+        expected.append(
+            f"{log}: {e['rows']:,} rows read, {e['accepted']:,} accepted,"
+            f" {e['exact_duplicates']:,} duplicates skipped,"
+            f" {sum(e['quarantined'].values()):,} quarantined ({reasons})"
+        )
     db = tmp_path / "demo.duckdb"
     code, out, _ = invoke("demo", "--no-app", "--db", str(db))
     assert code == 0
-    assert out.splitlines()[:4] == [
-        "Decision point pump-inspection: added (owner: Dana Reyes, maintenance lead)",
-        "predictions: 400 rows read, 399 accepted, 0 duplicates skipped, 1 quarantined (1 score_out_of_range)",
-        "decisions: 402 rows read, 397 accepted, 1 duplicates skipped, 4 quarantined (1 blank_row, 2"
-        " unknown_label, 1 unparseable_timestamp)",
-        "outcomes: 340 rows read, 339 accepted, 0 duplicates skipped, 1 quarantined (1 missing_case_id)",
-    ]
+    lines = out.splitlines()
+    assert lines[0] == "Decision point pump-inspection: added (owner: Dana Reyes, maintenance lead)"
+    assert lines[1:4] == expected
+    assert lines[4].startswith("So far: ") and "have a known outcome" in lines[4]
     code, out, _ = invoke("demo", "--no-app", "--db", str(db))
     assert "predictions: already loaded (load 1), nothing changed" in out
 

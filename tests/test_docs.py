@@ -40,3 +40,11 @@ def test_the_quickstart_is_two_commands() -> None:
 def test_ci_runs_the_readmes_test_command() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
     assert 'pip install -e ".[dev]" && pytest' in ci.splitlines()
+
+
+def test_the_readme_shows_what_shadow_demo_really_prints(tmp_path: Path) -> None:
+    block = README.split("```\nDecision point", 1)[1].split("\n```", 1)[0]
+    shown = ("Decision point" + block).splitlines()
+    result = CliRunner().invoke(cli, ["demo", "--no-app", "--db", str(tmp_path / "demo.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[: len(shown)] == shown

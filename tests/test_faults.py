@@ -196,13 +196,17 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     base_db = folder / "base.duckdb"
     invoke("init", "--db", base_db)
     invoke("point", "add", SAMPLE / "point.toml", "--db", base_db)
-    for log, path in (
-        ("decisions", earlier),
-        ("predictions", SAMPLE / "predictions.csv"),
-        ("outcomes", SAMPLE / "outcomes.csv"),
+    for log, path, mapping in (
+        ("decisions", earlier, ()),
+        (
+            "predictions",
+            SAMPLE / "predictions.jsonl",
+            ("--mapping", SAMPLE / "predictions_mapping.toml"),
+        ),
+        ("outcomes", SAMPLE / "outcomes.csv", ("--mapping", SAMPLE / "outcomes_mapping.toml")),
     ):
         summary = json.loads(
-            invoke("ingest", log, path, "--point", POINT, "--db", base_db, "--json")
+            invoke("ingest", log, path, *mapping, "--point", POINT, "--db", base_db, "--json")
         )[0]
         assert summary["accepted"] > 0 and summary["quarantined"] > 0, summary
     assert not Path(f"{base_db}.wal").exists()

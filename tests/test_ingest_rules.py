@@ -279,30 +279,6 @@ def test_a_failed_load_leaves_the_store_as_it_was(
     assert (again.accepted, again.duplicates, again.quarantined) == (1, 2, 1)
 
 
-def test_every_sample_row_is_accounted_for_as_the_sample_says(tmp_path: Path) -> None:
-    import json
-
-    from shadow.demo import SAMPLE, build_demo
-
-    db = tmp_path / "demo.duckdb"
-    list(build_demo(db))
-    expected = json.loads((SAMPLE / "expected_quarantine.json").read_text())
-    with Store.open(db, read_only=True) as s:
-        for log, reasons in expected.items():
-            got = dict(
-                s.rows(
-                    "SELECT reason_code, count(*) FROM quarantine JOIN loads USING (load_id)"
-                    " WHERE log = $log GROUP BY ALL",
-                    {"log": log},
-                )
-            )
-            assert got == reasons, log
-        for read, acc, dup, quar in s.rows(
-            "SELECT rows_read, rows_accepted, rows_duplicate, rows_quarantined FROM loads"
-        ):
-            assert acc + dup + quar == read
-
-
 def test_a_csv_error_message_from_duckdb_never_escapes(
     store: Store, load: Load, write: Write
 ) -> None:

@@ -111,6 +111,7 @@ class World:
     """Every case of the simulation, with the hidden truth; `history` is the pre-shadow period."""
 
     cases: pl.DataFrame  # one row per shadowed asset-week
+    upcoming: pl.DataFrame  # the week after the export: cases not decided yet
     history: pl.DataFrame  # one row per pre-shadow asset-week (for training)
 
 
@@ -140,7 +141,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
     eng_bias = np.array([[e[2] for e in SITES[s][2]] for s in site_names])
 
     rows: list[dict[str, np.ndarray]] = []
-    for week in range(-TRAINING_WEEKS, SHADOW_WEEKS):
+    for week in range(-TRAINING_WEEKS, SHADOW_WEEKS + 1):
         monday = np.datetime64(SHADOW_START) + np.timedelta64(7 * week, "D")
         season = np.sin(2 * np.pi * (week + 1) / 52)
         wear += rng.gamma(0.6, wear_rate / 0.6)
@@ -276,7 +277,11 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
         "observed_at",
     ]
     frame = frame.select(keep)
-    return World(cases=frame.filter(pl.col("week") >= 0), history=frame.filter(pl.col("week") < 0))
+    return World(
+        cases=frame.filter(pl.col("week").is_between(0, SHADOW_WEEKS - 1)),
+        upcoming=frame.filter(pl.col("week") == SHADOW_WEEKS),
+        history=frame.filter(pl.col("week") < 0),
+    )
 
 
 def _label(flag: str) -> pl.Expr:
@@ -608,6 +613,7 @@ def build(
     pumps_per_site: int = 16,
     top: int = 3,
     clean_parquet: bool = False,
+    with_model: bool = False,
     progress: Any = print,
 ) -> dict[str, Any]:
     """Simulate, train, score and export; returns the generator's record."""
@@ -620,7 +626,11 @@ def build(
         f"  {len(world.cases):,} shadowed cases; training the model on {len(world.history):,} earlier ones"
     )
     models = train_models(world, seed)
-    progress("Scoring every case with v1 and v2 (with explanations) ...")
+    progress(
+        "Scoring every case with v1 and v2"
+        + (f" (explaining each by its top {top} features)" if top else "")
+        + " ..."
+    )
     preds = predictions(world, models, seed, top)
     decisions, decision_story = decision_rows(world, seed)
     outcomes, outcome_story = outcome_rows(world, seed)
@@ -672,6 +682,13 @@ def build(
             "decisions": write_export(export_decisions(decisions, seed, keep), out),
             "outcomes": write_export(export_outcomes(outcomes, seed, keep), out),
         }
+    if with_model:  # for trying `shadow score`: the v2 model and next week's undecided cases
+        import joblib
+
+        joblib.dump(models["v2"], out / "pump-risk-v2.joblib")
+        world.upcoming.select("case_id", *SEGMENTS, *FEATURES[:-1]).write_csv(
+            out / "cases-next-week.csv"
+        )
     (out / "generator_record.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -685,6 +702,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pumps-per-site", type=int, default=16)
     parser.add_argument("--cases", type=int, help="about this many cases (sets --pumps-per-site)")
     parser.add_argument("--top", type=int, default=3, help="features per explanation (0: none)")
+    parser.add_argument(
+        "--with-model",
+        action="store_true",
+        help="also save the v2 model and next week's cases, to try `shadow score` on",
+    )
     parser.add_argument(
         "--clean-parquet",
         action="store_true",
@@ -700,6 +722,7 @@ def main(argv: list[str] | None = None) -> None:
         pumps_per_site=pumps,
         top=args.top,
         clean_parquet=args.clean_parquet,
+        with_model=args.with_model,
     )
     for log, entry in record["logs"].items():
         extra = (

@@ -96,15 +96,51 @@ def test_the_quarantine_holds_exactly_the_rows_the_generator_made_bad(demo: Stor
         assert load == [expected], log
 
 
-def test_the_committed_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The generator run again with the committed sample's seed, also saving its model."""
+    folder = tmp_path_factory.mktemp("regenerated")
+    gen = _generator()
+    return folder, gen.build(folder, seed=RECORD["seed"], with_model=True, progress=lambda _: None)
+
+
+def test_the_committed_sample_is_what_the_generator_writes(
+    regenerated: tuple[Path, dict[str, Any]],
+) -> None:
     """Re-running the generator with the recorded seed reproduces the record and the people's logs.
 
     (The predictions' probabilities depend on the scikit-learn version, so they are not compared.)
     """
-    record = _generator().build(tmp_path, seed=RECORD["seed"], progress=lambda _: None)
+    folder, record = regenerated
     assert record == RECORD
     for name in ("decisions.csv", "outcomes.csv"):
-        assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+        assert (folder / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+def test_the_sample_model_scores_next_weeks_cases_in_shadow(
+    regenerated: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from shadow.cli import cli
+
+    folder, _ = regenerated
+    db = tmp_path / "demo.duckdb"
+    list(build_demo(db))
+    cases = folder / "cases-next-week.csv"
+    n_cases = len(cases.read_text().splitlines()) - 1
+    args = ["score", "--db", str(db), "--point", "pump-inspection", "--model-version", "v2"]
+    args += ["--model", str(folder / "pump-risk-v2.joblib"), "--cases", str(cases), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["rows_read"], summary["accepted"]) == (n_cases, n_cases)
+    with Store.open(db, read_only=True) as store:
+        week = store.rows(
+            "SELECT count(*), count(DISTINCT case_id), bool_and(json_keys(explanation::JSON) <> [])"
+            " FROM predictions WHERE case_id LIKE '%-2026W42'"
+        )
+    assert week == [(n_cases, n_cases, True)]
 
 
 def test_the_model_beats_the_engineers_at_most_sites_but_not_at_kiel(demo: Store) -> None:

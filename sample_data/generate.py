@@ -140,7 +140,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
     eng_noise = np.array([[e[1] for e in SITES[s][2]] for s in site_names])
     eng_bias = np.array([[e[2] for e in SITES[s][2]] for s in site_names])
 
-    rows: list[dict[str, np.ndarray]] = []
+    weeks: list[pl.DataFrame] = []
     for week in range(-TRAINING_WEEKS, SHADOW_WEEKS + 1):
         monday = np.datetime64(SHADOW_START) + np.timedelta64(7 * week, "D")
         season = np.sin(2 * np.pi * (week + 1) / 52)
@@ -184,26 +184,28 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
         )
         observed = rng.random(n) >= 0.03  # some outcomes are never recorded
         observed &= ~(selective_site & ~inspect)  # Dortmund records inspection findings only
-        rows.append(
-            {
-                "week": np.full(n, week),
-                "site_i": site_of,
-                "pump": pump_no,
-                "recip": recip,
-                "vibration_mm_s": np.round(seen_vibration, 2),
-                "true_vibration": vibration,
-                "temperature_c": np.round(temperature, 1),
-                "pressure_bar": np.round(pressure, 2),
-                "age_years": np.round(age, 1),
-                "days_since_service": since_service.copy(),
-                "defect": defect.copy(),
-                "corroded": corroded.copy(),
-                "inspect": inspect,
-                "engineer": which,
-                "decided_local": decided_local.astype("datetime64[us]"),
-                "delay_hours": delay_hours,
-                "observed": observed,
-            }
+        weeks.append(
+            pl.DataFrame(
+                {
+                    "week": np.full(n, week),
+                    "site_i": site_of,
+                    "pump": pump_no,
+                    "recip": recip,
+                    "vibration_mm_s": np.round(seen_vibration, 2),
+                    "true_vibration": vibration,
+                    "temperature_c": np.round(temperature, 1),
+                    "pressure_bar": np.round(pressure, 2),
+                    "age_years": np.round(age, 1),
+                    "days_since_service": since_service.copy(),
+                    "defect": defect.copy(),
+                    "corroded": corroded.copy(),
+                    "inspect": inspect,
+                    "engineer": which,
+                    "decided_local": decided_local.astype("datetime64[us]"),
+                    "delay_hours": delay_hours,
+                    "observed": observed,
+                }
+            )
         )
         # What the decision does to the pump: an inspection repairs a defect and services the pump;
         # an uninspected defect may fail within the week, and is repaired then.
@@ -213,7 +215,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
         corroded &= ~repaired
         since_service = np.where(repaired, 0.0, since_service + 7)
 
-    frame = pl.DataFrame({k: np.concatenate([r[k] for r in rows]) for k in rows[0]})
+    frame = pl.concat(weeks)
     site_table = pl.DataFrame(
         {
             "site_i": np.arange(n_sites),

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shadow.ingestion import LoadSummary
+    from shadow.logger import ShadowLogger
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "ingest"]
+__all__ = ["ShadowLogger", "__version__", "ingest"]
 
 
 def ingest(
@@ -35,3 +36,12 @@ def ingest(
     sources = plan_sources(source, fmt)
     with Store.open(db) as store:
         return ingest_into(store, log, sources, point=point, mapping=mapping)
+
+
+def __getattr__(name: str) -> Any:
+    # `shadow.ShadowLogger` is imported on first use: `import shadow` stays light.
+    if name == "ShadowLogger":
+        from shadow.logger import ShadowLogger
+
+        return ShadowLogger
+    raise AttributeError(f"module 'shadow' has no attribute {name!r}")

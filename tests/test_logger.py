@@ -472,3 +472,52 @@ def test_a_process_that_exits_while_the_store_is_busy_leaves_its_records_for_the
     assert rows(db, "SELECT count(*), count(DISTINCT case_id) FROM predictions") == [(300, 300)]
     assert count(db, "decisions") == 300
     assert not list(spool.rglob("*.jsonl"))
+
+
+FORKING_CHILD = r"""
+import os
+import sys
+from shadow import ShadowLogger
+
+logger = ShadowLogger("pump-inspection", db=sys.argv[1], flush_every=3600)
+logger.outcome("before-fork", "inspect")  # buffered in the parent, copied into the child
+pid = os.fork()
+if pid == 0:
+    logger.outcome("in-child", "inspect")
+    sys.exit(0)  # a normal exit: flushed at exit by the child's own logger
+assert os.waitpid(pid, 0)[1] == 0
+logger.outcome("in-parent", "inspect")
+"""
+
+
+@slow
+@linux
+def test_a_forked_worker_logs_its_own_records_and_not_the_parents_twice(db: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", FORKING_CHILD, str(db)],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert rows(db, "SELECT case_id FROM outcomes ORDER BY case_id") == [
+        ("before-fork",),
+        ("in-child",),
+        ("in-parent",),
+    ]
+    assert count(db, "loads") == 2  # the child's one outcome; the parent's two
+
+
+def test_a_point_id_that_is_not_a_folder_name_stays_inside_the_spool(
+    db: Path, tmp_path: Path
+) -> None:
+    logger = ShadowLogger("../elsewhere", db=db, spool_dir=tmp_path / "spool", flush_every=3600)
+    try:
+        logger.outcome("x", "inspect")
+        assert logger.flush() is False  # not a registered point: the record waits
+        assert logger.spool == tmp_path / "spool" / "..%2Felsewhere"
+        assert [p.name for p in (tmp_path / "spool").iterdir()] == ["..%2Felsewhere"]
+    finally:
+        logger.close(timeout=1)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
 import os
 import threading
 import time
+import urllib.parse
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,22 +26,17 @@ from types import TracebackType
 from typing import Any, Self
 
 from shadow.columns import DECISIONS, LOGS, OUTCOMES, PREDICTIONS
-from shadow.config import current_user
-from shadow.errors import InvalidLog, ShadowError, StoreLocked, UnknownPoint
-from shadow.ingestion import LoadSummary, ingest_into, plan_sources
-from shadow.loads import rejects
-from shadow.logger import spool
-from shadow.points import get_point
-from shadow.store import Store, default_path
+from shadow.errors import ShadowError, StoreLocked, UnknownPoint
+from shadow.ingestion import LoadSummary
+from shadow.logger import loading, spool
+from shadow.store import default_path
 
 __all__ = ["Problem", "ShadowLogger"]
 
 log = logging.getLogger("shadow.logger")
 
-# Problems kept in memory (later ones are counted and logged, not kept), and quarantined rows
-# fetched back from the store per load to report them with their values.
+# Problems kept in memory (later ones are counted and logged, not kept).
 MAX_PROBLEMS = 1000
-MAX_REJECTS_REPORTED = 100
 # One load into a store at a time from all the loggers of a process: two connections of one
 # process to a DuckDB file share its instance and could conflict on the same tables.
 _STORE_LOCK = threading.Lock()
@@ -93,10 +88,10 @@ class ShadowLogger:
     ) -> None:
         self.point = point
         self.db = Path(db) if db is not None else default_path()
-        self.spool = (
-            Path(spool_dir) if spool_dir is not None else Path(f"{self.db}.spool")
-        ) / point
-        self.flush_every = flush_every
+        root = Path(spool_dir) if spool_dir is not None else Path(f"{self.db}.spool")
+        # A registered point id is a safe folder name; anything else is quoted (and never loads).
+        self.spool = root / urllib.parse.quote(point, safe="")
+        self.flush_every = max(flush_every, 0.01)  # a floor: 0 would spin
         self.max_buffer = max_buffer
         self.wait = wait
         self.errors: list[Problem] = []
@@ -295,9 +290,7 @@ class ShadowLogger:
             self._wake_loader.wait(self.flush_every)
 
     def _waiting(self) -> dict[str, list[Path]]:
-        """The spool files of each log that has any."""
-        found = {name: spool.files(self.spool / name) for name in LOGS}
-        return {name: paths for name, paths in found.items() if paths}
+        return loading.waiting(self.spool)
 
     def _spool_buffer(self) -> bool:
         """Write what is buffered to one spool file per log; what cannot be written stays buffered.
@@ -358,7 +351,7 @@ class ShadowLogger:
 
     def _load_into_store(self, wait: float) -> None:
         try:
-            store = Store.open(self.db, wait=wait)
+            loading.load_spool(self.db, self.point, self.spool, wait, self._problem, self._loaded)
         except StoreLocked:
             with self._lock:
                 was_busy, self._totals.store_busy = self._totals.store_busy, True
@@ -369,56 +362,18 @@ class ShadowLogger:
                     level=logging.INFO,
                 )
             return
-        except ShadowError as e:
-            self._problem(f"{e}; records wait in {self.spool}", key=f"open:{e}")
-            return
-        with store:
-            with self._lock:
-                self._totals.store_busy = False
-            try:
-                get_point(store, self.point)
-            except UnknownPoint as e:
-                self._problem(
-                    f"{e} in {self.db}; records wait in {self.spool} until it is registered"
-                    " (`shadow point add FILE`)",
-                    key="unknown-point",
-                )
-                return
-            # Taken again inside the lock: files spooled meanwhile go into this load too.
-            for name, paths in self._waiting().items():
-                self._load_files(store, name, paths)
-
-    def _load_files(self, store: Store, name: str, paths: list[Path]) -> None:
-        """Load the spool files of one log, merged into one file first (one load, one commit)."""
-        path = spool.merge(paths) if len(paths) > 1 else paths[0]
-        if path is None:
-            return
-        try:
-            [summary] = ingest_into(
-                store,
-                name,
-                plan_sources(path),
-                # Rows carry point_id: loaded as `shadow ingest <log> <file>` would load them, so a
-                # file loaded by hand is recognised as already loaded.
-                point=None,
-                loaded_by=f"{current_user()} (ShadowLogger, pid {os.getpid()})",
+        except UnknownPoint as e:
+            self._problem(
+                f"{e} in {self.db}; records wait in {self.spool} until it is registered"
+                " (`shadow point add FILE`)",
+                key="unknown-point",
             )
-        except InvalidLog as e:
-            if not path.exists():  # another process loaded (and deleted) it first
-                return
-            aside = path.with_suffix(".unreadable")
-            path.replace(aside)
-            self._problem(f"{e}; the spool file was moved aside to {aside}")
-            return
-        except ShadowError as e:
-            self._problem(f"loading {path} failed ({e}); it stays in the spool", key=f"load:{e}")
-            return
-        path.unlink(
-            missing_ok=True
-        )  # after the commit; if a crash comes first, it is a no-op later
-        self._report(store, summary)
+        except ShadowError as e:  # a missing or damaged store
+            self._problem(f"{e}; records wait in {self.spool}", key=f"store:{e}")
+        with self._lock:
+            self._totals.store_busy = False
 
-    def _report(self, store: Store, summary: LoadSummary) -> None:
+    def _loaded(self, summary: LoadSummary) -> None:
         with self._lock:
             t = self._totals
             t.accepted += summary.accepted
@@ -426,24 +381,6 @@ class ShadowLogger:
             t.quarantined += summary.quarantined
             t.loads += 1
             t.last_load_at = datetime.now(UTC)
-        for warning in summary.warnings:
-            self._problem(
-                f"{summary.log}: {warning}", key=f"warning:{summary.log}:{_shape(warning)}"
-            )
-        if not summary.quarantined or summary.load_id is None:
-            return
-        reasons = ", ".join(f"{n} {code}" for code, n in sorted(summary.by_reason.items()))
-        self._problem(
-            f"{summary.quarantined} {summary.log} quarantined in load {summary.load_id} ({reasons});"
-            f" see `shadow rejects --load {summary.load_id}`"
-        )
-        quarantined = rejects(store, load_id=summary.load_id, limit=MAX_REJECTS_REPORTED)
-        for row in quarantined.iter_rows(named=True):
-            self._problem(
-                f"{summary.log} row quarantined ({row['reason_code']}): {row['reason']}",
-                json.loads(row["original"]),
-                level=logging.DEBUG,
-            )
 
     # --- problems --------------------------------------------------------------------------------
 
@@ -492,11 +429,6 @@ def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.0)
 
 
-def _shape(text: str) -> str:
-    """`text` with its digits blanked, so "3 timestamps ..." and "5 timestamps ..." are one key."""
-    return "".join("#" if ch.isdigit() else ch for ch in text)
-
-
 # --- every live logger: flushed at exit, restarted in a forked child ----------------------------
 
 _LIVE: weakref.WeakSet[ShadowLogger] = weakref.WeakSet()
@@ -505,6 +437,8 @@ _LIVE: weakref.WeakSet[ShadowLogger] = weakref.WeakSet()
 @atexit.register
 def _at_exit() -> None:
     for logger in list(_LIVE):
+        if logger._closed and not logger._buffer:
+            continue  # closed already, nothing logged since
         try:
             logger.close()
         except Exception:  # exiting must go on

@@ -9,7 +9,7 @@ The cases Parquet file is read and the model loaded before the clock starts, exc
 * score_top3:    `score_frame(model, cases, top=3)`: labels, scores and 3-feature explanations
                  (one extra predict_proba per feature: 7 passes of the model in all).
 * score_top0:    `score_frame(model, cases, top=0)`: labels and scores only.
-* score_cases:   `score_cases(store, ...)` into a new store file (point registered untimed): loads
+* score_cases:   `score_cases(db, ...)` into a new store file (point registered untimed): loads
                  the model file, reads the Parquet file, checks, scores with top=3, loads
                  atomically, closes the store. scikit-learn is imported before the clock starts
                  (a fixed ~2 s that the `shadow score` command pays once per run).
@@ -133,10 +133,7 @@ def child(mode: str, model_path: Path, cases_path: Path) -> None:
             with Store.open(db, create=True) as store:
                 add_point(store, point, text)
             started = time.perf_counter()
-            with Store.open(db) as store:
-                summary = score_cases(
-                    store, POINT_ID, model_path, cases_path, model_version="bench-v1"
-                )
+            summary = score_cases(db, POINT_ID, model_path, cases_path, model_version="bench-v1")
             result["seconds"] = time.perf_counter() - started
             result["rows"] = summary.rows_read
             result["accepted"] = summary.accepted

@@ -403,7 +403,6 @@ def score(
             --cases cases/2026-W10.parquet --model-version pump-risk-v1
     """
     from shadow.runner import score_cases
-    from shadow.store import Store
 
     weights = {
         "scoring": (0.0, 0.7),
@@ -413,18 +412,18 @@ def score(
         "writing": (0.92, 0.08),
     }
     with _Progress(enabled=not as_json, weights=weights) as progress:
-        with Store.open(db, wait=wait) as store:
-            summary = score_cases(
-                store,
-                point_id,
-                model_path,
-                cases_path,
-                model_version=model_version,
-                model_name=model_name,
-                top=top,
-                reference_path=reference_path,
-                step=progress.step,
-            )
+        summary = score_cases(
+            db,
+            point_id,
+            model_path,
+            cases_path,
+            model_version=model_version,
+            model_name=model_name,
+            top=top,
+            reference_path=reference_path,
+            wait=wait,
+            step=progress.step,
+        )
         progress.pause()
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))

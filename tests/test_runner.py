@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -320,7 +322,7 @@ def test_a_model_without_feature_names_or_probabilities_is_refused(train: pd.Dat
     no_names = LogisticRegression(max_iter=5000).fit(train[NUMERIC].to_numpy(), train["label"])
     with pytest.raises(InvalidModel) as e:
         model_features(no_names)
-    assert e.value.hint == "fit the model on a pandas DataFrame with named columns"
+    assert e.value.hint == "fit the model on a pandas or Polars DataFrame with named columns"
     regressor = DecisionTreeRegressor().fit(train[NUMERIC], train["vibration_mm_s"])
     with pytest.raises(InvalidModel, match="DecisionTreeRegressor, which gives no probabilities"):
         score_frame(regressor, cases_of(pumps(5)), point=POINT, model_version="v1")
@@ -373,10 +375,10 @@ def test_score_cases_loads_what_score_frame_computes(
     db: Path, files: tuple[Path, Path], model: Pipeline
 ) -> None:
     model_path, cases_path = files
-    with Store.open(db) as store:
-        summary = score_cases(
-            store, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW
-        )
+    summary = score_cases(
+        db, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW
+    )
+    with Store.open(db, read_only=True) as store:
         point = get_point(store, "pump-inspection")
     assert (summary.rows_read, summary.accepted, summary.quarantined) == (40, 40, 0)
     assert summary.source == str(cases_path)
@@ -397,13 +399,8 @@ def test_score_cases_loads_what_score_frame_computes(
 
 def test_scoring_the_same_cases_again_changes_nothing(db: Path, files: tuple[Path, Path]) -> None:
     model_path, cases_path = files
-    with Store.open(db) as store:
-        first = score_cases(
-            store, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW
-        )
-        again = score_cases(
-            store, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW
-        )
+    first = score_cases(db, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW)
+    again = score_cases(db, "pump-inspection", model_path, cases_path, model_version="v1", now=NOW)
     assert first.accepted == 40
     assert (again.accepted, again.duplicates, again.already_loaded_as) == (0, 40, first.load_id)
     assert stored(db).height == 40
@@ -415,22 +412,39 @@ def test_a_cases_file_with_its_own_times_scores_idempotently(
     joblib.dump(model, tmp_path / "model.joblib")
     cases = cases_of(pumps(10, seed=10), predicted_at=pl.lit("2026-03-02T07:00:00+00:00"))
     cases.write_parquet(tmp_path / "cases.parquet")
-    with Store.open(db) as store:
-        first = score_cases(
-            store,
-            "pump-inspection",
-            tmp_path / "model.joblib",
-            tmp_path / "cases.parquet",
-            model_version="v1",
-        )
-        again = score_cases(
-            store,
-            "pump-inspection",
-            tmp_path / "model.joblib",
-            tmp_path / "cases.parquet",
-            model_version="v1",
-        )
+    paths = ("pump-inspection", tmp_path / "model.joblib", tmp_path / "cases.parquet")
+    first = score_cases(db, *paths, model_version="v1")
+    again = score_cases(db, *paths, model_version="v1")
     assert (first.accepted, again.accepted, again.duplicates) == (10, 0, 10)
+
+
+class StoreProbe:
+    """A model that, each time it predicts, has another process try to write to the store."""
+
+    def __init__(self, model: Pipeline, db: Path, log: Path) -> None:
+        self.model, self.db, self.log = model, db, log
+        self.classes_ = model.classes_
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, x: Any) -> Any:
+        code = f"from shadow.store import Store\nStore.open({str(self.db)!r}, wait=0).close()"
+        exit_code = subprocess.run([sys.executable, "-c", code], capture_output=True).returncode
+        with self.log.open("a") as f:
+            f.write(f"{exit_code}\n")
+        return self.model.predict_proba(x)
+
+
+def test_the_store_is_free_for_others_while_the_model_runs(
+    db: Path, files: tuple[Path, Path], model: Pipeline, tmp_path: Path
+) -> None:
+    _, cases_path = files
+    log = tmp_path / "writers.txt"
+    joblib.dump(StoreProbe(model, db, log), tmp_path / "probe.joblib")
+    summary = score_cases(
+        db, "pump-inspection", tmp_path / "probe.joblib", cases_path, model_version="v1", top=0
+    )
+    assert summary.accepted == 40
+    assert log.read_text().split() == ["0"]  # the other process could open the store
 
 
 def test_a_mismatched_model_writes_nothing(
@@ -438,10 +452,8 @@ def test_a_mismatched_model_writes_nothing(
 ) -> None:
     model_path, _ = files
     cases_of(pumps(5)).drop("pressure_bar").write_csv(tmp_path / "short.csv")
-    with Store.open(db) as store, pytest.raises(InvalidModel, match=r"short\.csv: pressure_bar$"):
-        score_cases(
-            store, "pump-inspection", model_path, tmp_path / "short.csv", model_version="v1"
-        )
+    with pytest.raises(InvalidModel, match=r"short\.csv: pressure_bar$"):
+        score_cases(db, "pump-inspection", model_path, tmp_path / "short.csv", model_version="v1")
     assert loads_count(db) == 0
     assert stored(db).height == 0
 

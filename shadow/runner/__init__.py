@@ -58,7 +58,7 @@ def score_frame(
 
 
 def score_cases(
-    store: Store,
+    db: str | Path | None,
     point_id: str,
     model_path: str | Path,
     cases_path: str | Path,
@@ -67,15 +67,20 @@ def score_cases(
     model_name: str | None = None,
     top: int = 3,
     reference_path: str | Path | None = None,
+    wait: float | None = None,
     now: datetime | None = None,
     step: Step | None = None,
 ) -> LoadSummary:
-    """Score the cases file with the model file and load the predictions into the store.
+    """Score the cases file with the model file and load the predictions into the store `db`.
 
     The load goes through the same path as `shadow ingest` (atomic, idempotent, quarantine), and
-    nothing is written if a check fails. `step(source, phase, fraction)` reports progress.
+    nothing is written if a check fails. The store is held only to read the decision point and to
+    load the predictions, not while the model runs, so other loads and readers are not kept
+    waiting. `wait` is how long to wait for a busy store; `step(source, phase, fraction)` reports
+    progress.
     """
-    point = get_point(store, point_id)
+    with Store.open(db, read_only=True, wait=wait) as store:
+        point = get_point(store, point_id)
     assert point is not None  # get_point raises for an unknown id
     model = load_model(model_path)
     cases = read_cases(cases_path, point)
@@ -90,7 +95,8 @@ def score_cases(
 
     frame = _score(plan, cases, model_version, model_name, now, progress)
     source = replace(plan_sources(frame)[0], name=str(cases_path))
-    return ingest_into(store, PREDICTIONS, [source], point=point_id, now=now, step=step)[0]
+    with Store.open(db, wait=wait) as store:
+        return ingest_into(store, PREDICTIONS, [source], point=point_id, now=now, step=step)[0]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import polars as pl
 from shadow.errors import InvalidModel
 from shadow.points import DecisionPoint
 
-NO_NAMES_HINT = "fit the model on a pandas DataFrame with named columns"
+NO_NAMES_HINT = "fit the model on a pandas or Polars DataFrame with named columns"
 
 
 def load_model(path: str | Path) -> Any:

@@ -1,7 +1,8 @@
 """Scoring benchmark: `shadow score` against plain `model.predict_proba` on the same frame.
 
-A sample-like model (a scikit-learn Pipeline fit on a pandas DataFrame: five numeric features
-scaled, `asset_class` one-hot encoded; LogisticRegression or HistGradientBoosting) scores N cases.
+The sample deployment's model (sample_data/generate.py: v1 "lr", a Pipeline of scaled numbers and a
+one-hot asset class into LogisticRegression; v2 "hgb", HistGradientBoosting) scores about N of the
+sample operation's cases (made by the same generator at that size).
 Every measurement runs in a fresh Python subprocess, so its peak resident memory (VmHWM) is its own.
 The cases Parquet file is read and the model loaded before the clock starts, except in `score_cases`.
 
@@ -48,63 +49,36 @@ NUMERIC = ["vibration_mm_s", "temperature_c", "pressure_bar", "age_years", "days
 FEATURES = [*NUMERIC, "asset_class"]
 
 
-def pumps(n: int, seed: int) -> Any:
-    """n synthetic pump-weeks (a pandas DataFrame) and whether each needed an inspection."""
-    import numpy as np
-    import pandas as pd
+def sample_generator() -> Any:
+    """sample_data/generate.py, the sample deployment's generator (its module name clashes here)."""
+    import importlib.util
 
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "vibration_mm_s": rng.gamma(2.0, 2.0, n),
-            "temperature_c": rng.normal(60.0, 10.0, n),
-            "pressure_bar": rng.normal(8.0, 1.0, n),
-            "age_years": rng.uniform(0.0, 30.0, n),
-            "days_since_service": rng.uniform(0.0, 400.0, n),
-            "asset_class": rng.choice(["centrifugal", "reciprocating"], n),
-        }
-    )
-    logit = (
-        0.5 * frame["vibration_mm_s"]
-        + 0.05 * (frame["temperature_c"] - 60)
-        + 0.004 * frame["days_since_service"]
-        + 0.8 * (frame["asset_class"] == "reciprocating")
-        - 2.5
-    )
-    label = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "inspect", "no_inspect")
-    return frame, label
+    path = HERE.parent / "sample_data" / "generate.py"
+    spec = importlib.util.spec_from_file_location("sample_generate", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def prepare(rows: int, kind: str) -> tuple[Path, Path]:
-    """The model file (fit on 20k rows) and the cases Parquet file, made once and kept."""
+    """The sample's model (v1: logistic regression, v2: gradient boosting) and about `rows` of the
+    sample operation's cases as Parquet, made once by the sample generator and kept."""
     import joblib
-    import polars as pl
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     DATA.mkdir(parents=True, exist_ok=True)
-    model_path = DATA / f"score_model_{kind}.joblib"
-    if not model_path.exists():
-        train, label = pumps(20_000, seed=1)
-        prep = ColumnTransformer(
-            [
-                ("num", StandardScaler(), NUMERIC),
-                ("cat", OneHotEncoder(handle_unknown="ignore"), ["asset_class"]),
-            ]
-        )
-        clf = LogisticRegression() if kind == "lr" else HistGradientBoostingClassifier()
-        joblib.dump(Pipeline([("prep", prep), ("clf", clf)]).fit(train, label), model_path)
-    cases_path = DATA / f"score_cases_{size_label(rows)}.parquet"
-    if not cases_path.exists():
-        frame, _ = pumps(rows, seed=2)
-        cases = pl.from_pandas(frame).with_columns(
-            case_id=pl.format("pump-{}", pl.int_range(pl.len())),
-            site=pl.format("site-{}", pl.int_range(pl.len()) % 40),
-        )
-        cases.write_parquet(cases_path)
+    label = size_label(rows)
+    model_path = DATA / f"score_model_{kind}_{label}.joblib"
+    cases_path = DATA / f"score_cases_{label}.parquet"
+    if not model_path.exists() or not cases_path.exists():
+        gen = sample_generator()
+        print(f"making the sample operation's {label} cases and its models ...", file=sys.stderr)
+        world = gen.simulate(seed=7, pumps_per_site=max(1, round(rows / (12 * gen.SHADOW_WEEKS))))
+        models = gen.train_models(world)
+        for name, version in (("lr", "v1"), ("hgb", "v2")):
+            joblib.dump(models[version], DATA / f"score_model_{name}_{label}.joblib")
+        world.cases.select("case_id", *gen.SEGMENTS, *gen.FEATURES[:-1]).write_parquet(cases_path)
     return model_path, cases_path
 
 

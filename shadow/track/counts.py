@@ -1,0 +1,138 @@
+"""Counting the joined cases per model version, segment and period, and cumulatively.
+
+One row per (model_version, segment, segment_value, period, period_start, scope):
+- segment is "all" (segment_value "all") or one of the point's segment columns;
+- period is "day", "week" (ISO, Monday start) or "month" of the decision time, in the point's
+  timezone;
+- scope "period" counts the cases decided in that period; "cumulative" counts every case decided
+  from the first day up to the end of that period.
+Every column here is a count (additive), so cumulative rows are running sums. Rates, intervals and
+tests are computed from these counts afterwards (numbers.py).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from shadow.points import DecisionPoint
+from shadow.track.join import Joined
+
+PERIODS = {"day": None, "week": "1w", "month": "1mo"}
+KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
+
+
+def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
+    """Every count, per version x segment x period, with period and cumulative scopes."""
+    versions = pl.concat(
+        [joined.paired.select("model_version"), joined.late.select("model_version")]
+    ).unique()
+    per_period = []
+    for segment in ("all", *point.segment_columns):
+        for period in PERIODS:
+            keys = _keys(point, segment, period)
+            on = ["model_version", "segment_value", "period_start"]
+            decided = (
+                joined.decided.with_columns(keys)
+                .group_by("segment_value", "period_start")
+                .agg(_decided_counts(point))
+            )
+            paired = joined.paired.with_columns(keys).group_by(on).agg(_paired_counts(point))
+            late = joined.late.with_columns(keys).group_by(on).agg(late_predictions=pl.len())
+            undecided = (
+                joined.undecided.with_columns(decided_at=pl.col("predicted_at"))
+                .with_columns(keys)
+                .group_by(on)
+                .agg(scored_not_decided=pl.len())
+            )
+            frame = (
+                decided.join(versions, how="cross")
+                .join(paired, on=on, how="full", coalesce=True)
+                .join(late, on=on, how="full", coalesce=True)
+                .join(undecided, on=on, how="full", coalesce=True)
+            )
+            per_period.append(frame.with_columns(segment=pl.lit(segment), period=pl.lit(period)))
+    counts = pl.concat(per_period, how="diagonal_relaxed").with_columns(
+        pl.exclude(KEYS).fill_null(0)
+    )
+    cumulative = counts.with_columns(
+        pl.exclude(KEYS)
+        .cum_sum()
+        .over(["model_version", "segment", "segment_value", "period"], order_by="period_start")
+    )
+    return pl.concat(
+        [
+            counts.with_columns(scope=pl.lit("period")),
+            cumulative.with_columns(scope=pl.lit("cumulative")),
+        ]
+    ).sort("model_version", "segment", "segment_value", "period", "scope", "period_start")
+
+
+def _keys(point: DecisionPoint, segment: str, period: str) -> list[pl.Expr]:
+    """segment_value and period_start of a case from its decision time (in the point's timezone)."""
+    local = pl.col("decided_at").dt.convert_time_zone(point.timezone)
+    every = PERIODS[period]
+    start = local.dt.date() if every is None else local.dt.truncate(every).dt.date()
+    value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
+    return [value.alias("segment_value"), start.alias("period_start")]
+
+
+def _decided_counts(point: DecisionPoint) -> list[pl.Expr]:
+    """Counts over the decided cases (whatever the model did)."""
+    resolved = pl.col("actual_label").is_not_null()
+    exprs = [
+        pl.len().alias("decided"),
+        resolved.sum().alias("resolved_decided"),
+        (pl.col("outcome_rows") > 1).sum().alias("outcomes_corrected"),
+        (pl.col("changed_after_outcome") > 0).sum().alias("decisions_changed_after_outcome"),
+        (pl.col("decision_rows") > 1).sum().alias("decisions_revised"),
+    ]
+    if point.positive_label is not None:  # outcome coverage by the person's decision
+        acted = pl.col("human_label") == point.positive_label
+        exprs += [
+            acted.sum().alias("decided_positive"),
+            (acted & resolved).sum().alias("resolved_decided_positive"),
+            (~acted & resolved).sum().alias("resolved_decided_negative"),
+        ]
+    return exprs
+
+
+def _paired_counts(point: DecisionPoint) -> list[pl.Expr]:
+    """Counts over the paired (case, version) rows: agreement, the outcome cells, binary rates."""
+    cell = pl.col("cell")
+    exprs = [
+        pl.len().alias("paired"),
+        pl.col("agree").sum().alias("agree"),
+        pl.col("resolved").sum().alias("resolved"),
+        (cell == "both_right").sum().alias("both_right"),
+        (cell == "model_right").sum().alias("model_right_person_wrong"),
+        (cell == "person_right").sum().alias("person_right_model_wrong"),
+        (cell == "both_wrong").sum().alias("both_wrong"),
+        (cell == "agree_pending").sum().alias("agree_pending"),
+        (cell == "disagree_pending").sum().alias("disagree_pending"),
+    ]
+    if point.positive_label is None:
+        return exprs
+    pos = point.positive_label
+    model, human, actual = (
+        pl.col(c) == pos for c in ("predicted_label", "human_label", "actual_label")
+    )
+    resolved = pl.col("resolved")
+    scored = resolved & pl.col("score").is_not_null()
+    y = actual.cast(pl.Float64)
+    return [
+        *exprs,
+        # the agreement table between the model's and the person's labels
+        (model & human).sum().alias("both_positive"),
+        (model & ~human).sum().alias("model_only_positive"),
+        (~model & human).sum().alias("person_only_positive"),
+        (~model & ~human).sum().alias("both_negative"),
+        # on resolved cases: what was really positive, and each side's hits
+        (resolved & actual).sum().alias("actual_positive"),
+        (resolved & model).sum().alias("model_positive_resolved"),
+        (resolved & human).sum().alias("person_positive_resolved"),
+        (resolved & model & actual).sum().alias("model_true_positive"),
+        (resolved & human & actual).sum().alias("person_true_positive"),
+        # the model's Brier score, as a sum and its count
+        scored.sum().alias("brier_n"),
+        pl.when(scored).then((pl.col("score") - y) ** 2).sum().alias("brier_sum"),
+    ]

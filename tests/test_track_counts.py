@@ -1,0 +1,200 @@
+"""The joined counts per version, segment and period equal a second implementation in plain DuckDB SQL.
+
+The SQL below is written from DESIGN.md's joining rules, independently of the Polars job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from shadow.demo import build_demo
+from shadow.points import get_point, parse_point
+from shadow.store import Store
+from shadow.track.counts import count
+from shadow.track.join import join, read_logs
+from tests.conftest import POINT_TOML
+
+SQL = """
+WITH outcome AS (
+    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
+    FROM outcomes GROUP BY case_id
+),
+decision AS (
+    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human,
+        max(d.decided_at) AS decided_at, arg_max(d.segments ->> 'site', d.decided_at) AS site
+    FROM decisions d LEFT JOIN outcome o USING (case_id)
+    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
+    GROUP BY d.case_id
+),
+versions AS (SELECT DISTINCT model_version FROM predictions),
+in_time AS (
+    SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model
+    FROM predictions p JOIN decision d USING (case_id)
+    WHERE p.predicted_at <= d.decided_at
+    GROUP BY ALL
+),
+late AS (
+    SELECT DISTINCT p.case_id, p.model_version FROM predictions p JOIN decision d USING (case_id)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM in_time i WHERE i.case_id = p.case_id AND i.model_version = p.model_version
+    )
+),
+cases AS (
+    SELECT d.*, v.model_version, i.model, o.actual, l.case_id IS NOT NULL AS is_late,
+        date_trunc('week', timezone('Europe/Berlin', d.decided_at))::DATE AS week
+    FROM decision d CROSS JOIN versions v
+    LEFT JOIN in_time i ON i.case_id = d.case_id AND i.model_version = v.model_version
+    LEFT JOIN late l ON l.case_id = d.case_id AND l.model_version = v.model_version
+    LEFT JOIN outcome o ON o.case_id = d.case_id
+)
+SELECT model_version, site AS segment_value, week AS period_start,
+    count(*)::INT AS decided,
+    count(model)::INT AS paired,
+    count(*) FILTER (model = human)::INT AS agree,
+    count(*) FILTER (model IS NOT NULL AND actual IS NOT NULL)::INT AS resolved,
+    count(*) FILTER (model = actual AND human = actual)::INT AS both_right,
+    count(*) FILTER (model = actual AND human <> actual)::INT AS model_right_person_wrong,
+    count(*) FILTER (model <> actual AND human = actual)::INT AS person_right_model_wrong,
+    count(*) FILTER (model <> actual AND human <> actual)::INT AS both_wrong,
+    count(*) FILTER (model IS NOT NULL AND actual IS NULL AND model <> human)::INT AS disagree_pending,
+    count(*) FILTER (is_late)::INT AS late_predictions
+FROM cases GROUP BY ALL ORDER BY ALL
+"""
+COLUMNS = [
+    "model_version",
+    "segment_value",
+    "period_start",
+    "decided",
+    "paired",
+    "agree",
+    "resolved",
+    "both_right",
+    "model_right_person_wrong",
+    "person_right_model_wrong",
+    "both_wrong",
+    "disagree_pending",
+    "late_predictions",
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    db = tmp_path_factory.mktemp("track") / "demo.duckdb"
+    list(build_demo(db))
+    with Store.open(db, read_only=True) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def counts(demo: Store) -> pl.DataFrame:
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    return count(join(read_logs(demo, point), point.segment_columns).cached(), point).collect()
+
+
+def test_weekly_counts_per_site_equal_plain_sql(demo: Store, counts: pl.DataFrame) -> None:
+    expected = demo.frame(SQL)
+    got = (
+        counts.filter(segment="site", period="week", scope="period")
+        .select(COLUMNS)
+        .with_columns(pl.exclude("model_version", "segment_value", "period_start").cast(pl.Int32))
+        .sort("model_version", "segment_value", "period_start")
+    )
+    assert got.height == expected.height > 12 * 40
+    assert got.equals(expected.select(COLUMNS))
+
+
+def test_cumulative_rows_are_running_sums_and_the_last_one_is_the_whole_log(
+    demo: Store, counts: pl.DataFrame
+) -> None:
+    whole = demo.frame(
+        f"SELECT model_version, sum(paired) AS paired, sum(both_right) AS br FROM ({SQL}) GROUP BY 1 ORDER BY 1"
+    )
+    for period in ("day", "week", "month"):
+        last = (
+            counts.filter(segment="all", period=period, scope="cumulative")
+            .sort("period_start")
+            .group_by("model_version", maintain_order=True)
+            .last()
+            .sort("model_version")
+        )
+        assert last["paired"].to_list() == whole["paired"].to_list(), period
+        assert last["both_right"].to_list() == whole["br"].to_list(), period
+
+
+def test_every_cell_adds_up(counts: pl.DataFrame) -> None:
+    cells = [
+        "both_right",
+        "model_right_person_wrong",
+        "person_right_model_wrong",
+        "both_wrong",
+        "agree_pending",
+        "disagree_pending",
+    ]
+    assert (counts.select(pl.sum_horizontal(cells)).to_series() == counts["paired"]).all()
+    assert (counts["paired"] + counts["late_predictions"] <= counts["decided"]).all()
+
+
+def test_a_hand_worked_case_set() -> None:
+    """Four cases, every rule of DESIGN.md's joining once, counted by hand."""
+    point = parse_point(POINT_TOML)
+    t = lambda day, hour=9: datetime(2026, 3, day, hour, tzinfo=UTC)  # noqa: E731
+    store = Store.memory()
+    from tests.conftest import register
+
+    register(store)
+    rows = {
+        "predictions": [
+            ("c1", t(2, 7), "v1", "inspect"),  # in time
+            ("c1", t(2, 8), "v1", "no_inspect"),  # later, still before the decision: counts
+            ("c2", t(2, 10), "v1", "inspect"),  # after the decision: late
+            ("c3", t(2, 7), "v1", "no_inspect"),
+            ("c4", t(2, 7), "v1", "inspect"),  # never decided
+        ],
+        "decisions": [
+            ("c1", t(2), "no_inspect"),
+            ("c2", t(2), "inspect"),
+            ("c3", t(2), "no_inspect"),
+            ("c3", t(3), "inspect"),  # revised before the outcome: this one counts
+            ("c3", t(9), "no_inspect"),  # changed after the outcome: ignored
+        ],
+        "outcomes": [
+            ("c1", t(5), "inspect"),
+            ("c1", t(6), "no_inspect"),  # a correction: the latest counts
+            ("c3", t(8), "inspect"),
+        ],
+    }
+    for log, values in rows.items():
+        cols = {
+            "predictions": ["case_id", "predicted_at", "model_version", "predicted_label"],
+            "decisions": ["case_id", "decided_at", "human_label"],
+            "outcomes": ["case_id", "observed_at", "actual_label"],
+        }[log]
+        from shadow.ingestion import ingest_into, plan_sources
+
+        frame = pl.DataFrame(values, schema=cols, orient="row").with_columns(site=pl.lit("kiel"))
+        if log == "outcomes":
+            frame = frame.drop("site")
+        ingest_into(store, log, plan_sources(frame), point="pump-inspection", now=t(20))
+    got = count(join(read_logs(store, point), point.segment_columns), point).collect()
+    row = got.filter(segment="all", period="month", scope="period").to_dicts()
+    assert len(row) == 1
+    r = row[0]
+    # c1: model no_inspect (latest in time), person no_inspect, outcome no_inspect -> both right
+    # c2: late; c3: model no_inspect, person inspect (revision), outcome inspect -> person right
+    assert (r["decided"], r["paired"], r["late_predictions"], r["scored_not_decided"]) == (
+        3,
+        2,
+        1,
+        1,
+    )
+    assert (r["both_right"], r["person_right_model_wrong"], r["agree"]) == (1, 1, 1)
+    assert (
+        r["outcomes_corrected"],
+        r["decisions_changed_after_outcome"],
+        r["decisions_revised"],
+    ) == (1, 1, 1)

@@ -198,3 +198,85 @@ def test_a_hand_worked_case_set() -> None:
         r["decisions_changed_after_outcome"],
         r["decisions_revised"],
     ) == (1, 1, 1)
+
+
+def test_the_rates_and_tests_equal_statsmodels_on_the_sql_counts(
+    demo: Store, counts: pl.DataFrame
+) -> None:
+    """Kiel, v1, all weeks: every rate recomputed from the SQL counts with statsmodels and scipy."""
+    import numpy as np
+    from statsmodels.stats.contingency_tables import mcnemar
+    from statsmodels.stats.inter_rater import cohens_kappa
+    from statsmodels.stats.proportion import proportion_confint
+
+    from shadow.track.numbers import numbers
+
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    sql = demo.frame(
+        f"SELECT sum(paired) AS paired, sum(agree) AS agree, sum(both_right) AS a,"
+        f" sum(model_right_person_wrong) AS b, sum(person_right_model_wrong) AS c,"
+        f" sum(both_wrong) AS d FROM ({SQL}) WHERE model_version = 'v1' AND segment_value = 'kiel'"
+    ).row(0, named=True)
+    row = (
+        numbers(counts, point)
+        .filter(segment="site", segment_value="kiel", model_version="v1", period="month")
+        .filter(scope="cumulative")
+        .sort("period_start")
+        .row(-1, named=True)
+    )
+    a, b, c, d = (int(sql[k]) for k in "abcd")
+    n = a + b + c + d
+    assert row["resolved"] == n and row["paired"] == sql["paired"]
+    assert row["model_accuracy"] == pytest.approx((a + b) / n)
+    low, high = proportion_confint(a + b, n, method="wilson")
+    assert (row["model_accuracy_low"], row["model_accuracy_high"]) == pytest.approx((low, high))
+    low, high = proportion_confint(a + c, n, method="wilson")
+    assert (row["person_accuracy_low"], row["person_accuracy_high"]) == pytest.approx((low, high))
+    low, high = proportion_confint(sql["agree"], sql["paired"], method="wilson")
+    assert (row["agreement_low"], row["agreement_high"]) == pytest.approx((low, high))
+    assert row["mcnemar_exact_p"] == pytest.approx(mcnemar([[a, b], [c, d]], exact=True).pvalue)
+    assert row["difference"] == pytest.approx((b - c) / n)
+    assert row["difference_low"] < row["difference"] < row["difference_high"]
+    table = np.array(
+        [
+            [row["both_positive"], row["model_only_positive"]],
+            [row["person_only_positive"], row["both_negative"]],
+        ]
+    )
+    kappa = cohens_kappa(table)
+    assert (row["kappa"], row["kappa_low"], row["kappa_high"]) == pytest.approx(
+        (kappa.kappa, kappa.kappa_low, kappa.kappa_upp)
+    )
+
+
+def test_no_evidence_is_null_never_zero(demo: Store, counts: pl.DataFrame) -> None:
+    from shadow.track.numbers import numbers
+
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    table = numbers(counts, point)
+    empty = table.filter(pl.col("resolved") == 0)
+    assert empty.height > 0  # e.g. v2 before it ran, and the newest days
+    for name in ("model_accuracy", "person_accuracy", "difference", "model_accuracy_low"):
+        assert empty[name].null_count() == empty.height, name
+    unpaired = table.filter(pl.col("paired") == 0)
+    assert unpaired["agreement"].null_count() == unpaired.height
+
+
+def test_rolling_rows_sum_the_week_and_the_three_before(counts: pl.DataFrame) -> None:
+    keys = ["model_version", "segment", "segment_value", "period_start"]
+    weekly = counts.filter(period="week", scope="period").sort(keys)
+    rolling = counts.filter(scope="rolling").sort(keys)
+    by_week = {
+        (r["model_version"], r["segment"], r["segment_value"], r["period_start"]): r["resolved"]
+        for r in weekly.iter_rows(named=True)
+    }
+    from datetime import timedelta
+
+    for r in rolling.iter_rows(named=True):
+        group = (r["model_version"], r["segment"], r["segment_value"])
+        expected = sum(
+            by_week.get((*group, r["period_start"] - timedelta(weeks=k)), 0) for k in range(4)
+        )
+        assert r["resolved"] == expected

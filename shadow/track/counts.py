@@ -5,7 +5,8 @@ One row per (model_version, segment, segment_value, period, period_start, scope)
 - period is "day", "week" (ISO, Monday start) or "month" of the decision time, in the point's
   timezone;
 - scope "period" counts the cases decided in that period; "cumulative" counts every case decided
-  from the first day up to the end of that period.
+  from the first day up to the end of that period; "rolling" (weeks only) counts the cases decided
+  in that week and the three before it (the recent track record, for decline alarms).
 Every column here is a count (additive), so cumulative rows are running sums. Rates, intervals and
 tests are computed from these counts afterwards (numbers.py).
 """
@@ -18,6 +19,8 @@ from shadow.points import DecisionPoint
 from shadow.track.join import Joined
 
 PERIODS = {"day": None, "week": "1w", "month": "1mo"}
+# Weekly rows also come as a rolling window: the cases decided in that week and the three before.
+ROLLING_WINDOW = "28d"
 KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
 
 
@@ -59,10 +62,16 @@ def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
         .cum_sum()
         .over(["model_version", "segment", "segment_value", "period"], order_by="period_start")
     )
+    rolling = counts.filter(period="week").with_columns(
+        pl.exclude(KEYS)
+        .rolling_sum_by("period_start", window_size=ROLLING_WINDOW)
+        .over(["model_version", "segment", "segment_value"])
+    )
     return pl.concat(
         [
             counts.with_columns(scope=pl.lit("period")),
             cumulative.with_columns(scope=pl.lit("cumulative")),
+            rolling.with_columns(scope=pl.lit("rolling")),
         ]
     ).sort("model_version", "segment", "segment_value", "period", "scope", "period_start")
 

@@ -37,3 +37,7 @@ class InvalidLog(ShadowError):
 
 class InvalidModel(ShadowError):
     """A model that cannot score the cases: unreadable, or its features or classes do not fit."""
+
+
+class NotPublished(ShadowError):
+    """Nothing (or not the table asked for) has been published beside the store yet."""

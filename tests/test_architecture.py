@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 SHADOW = Path(__file__).resolve().parents[1] / "shadow"
-OWNERS = {"duckdb": {"store.py"}, "click": {"cli.py"}, "streamlit": set(), "rich": {"cli.py"}}
+OWNERS = {
+    "duckdb": {"store.py", "snapshot.py"},
+    "click": {"cli.py"},
+    "streamlit": set(),
+    "rich": {"cli.py"},
+}
 
 
 def imported_roots(path: Path) -> set[str]:

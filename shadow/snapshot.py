@@ -1,0 +1,406 @@
+"""The published snapshot: the computed numbers in a DuckDB file beside the store, swapped in whole.
+
+The store is for loading. DuckDB lets a process write a file only while no other process has it
+open, even read-only, so nothing that reads the track record (the app, a report, someone's own SQL)
+may open the store. `publish` writes the numbers into a new file beside the store and renames it
+over `<name>.published.duckdb`; readers open that file, read, and close it. A reader that opened
+the old file keeps reading the old file (the rename does not touch it), the next open sees the new
+one, and no reader ever sees half a snapshot. A publish killed at any moment leaves the previous
+snapshot as it was and at most a temporary file, which the next publish removes.
+
+The meta carries a content hash of the tables (see shadow.hashing), so a reader, or a sign-off
+made later, can check that what it read is what was published.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import duckdb
+import polars as pl
+from polars.datatypes import DataTypeClass
+
+from shadow.errors import NotPublished, StoreError
+from shadow.hashing import content_hash, table_hash
+
+SUFFIX = ".published.duckdb"
+# Bumped when the layout of the internal tables or the definition of the hash changes.
+SNAPSHOT_FORMAT = 1
+# Keys publish writes into the meta itself; the caller's meta may not use them.
+RESERVED_META = ("published_at", "shadow_version", "content_hash", "snapshot_format")
+# How long a reader retries while something holds the published file for writing. `publish` never
+# does (it renames a finished file over it), so only a stranger, such as a duckdb shell opened
+# read-write on the snapshot, can make a reader wait.
+OPEN_WAIT_SECONDS = 2.0
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_HINT = "run `shadow refresh` to compute the track record and publish it"
+
+
+def published_path(db: Path | str) -> Path:
+    """Where the snapshot of the store `db` is published: shadow.duckdb -> shadow.published.duckdb."""
+    db = Path(db)
+    stem = db.stem if db.suffix == ".duckdb" else db.name
+    return db.with_name(stem + SUFFIX)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """What one publish wrote: where, when, how many rows per table, and the content hash."""
+
+    path: Path
+    published_at: datetime
+    rows: dict[str, int]
+    content_hash: str
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+def publish(
+    db: Path | str, tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any] | None = None
+) -> PublishResult:
+    """Publish `tables` and `meta` as the snapshot of the store `db`, replacing the previous one.
+
+    The tables keep their column types (time zones and categoricals included); the meta is one
+    row of whatever types its values have, plus published_at, shadow_version, content_hash and
+    snapshot_format. Raises ValueError for a table name or meta key it cannot use, and TypeError
+    for a column type that would not read back unchanged.
+    """
+    meta = dict(meta or {})
+    _check(tables, meta)
+    target = published_path(db)
+    folder = target.parent
+    if not folder.is_dir():
+        raise StoreError(
+            f"Cannot publish beside {db}: the folder {folder} does not exist",
+            hint="create the store first with `shadow init`",
+        )
+    hashes = {name: table_hash(frame) for name, frame in tables.items()}
+    published_at = datetime.now(UTC)
+    meta.update(
+        published_at=published_at,
+        shadow_version=_version(),
+        content_hash=content_hash(hashes),
+        snapshot_format=SNAPSHOT_FORMAT,
+    )
+    with _publishing(folder):
+        _remove_temporaries(target)
+        temp = folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            _write(temp, tables, hashes, meta)
+            _fsync(temp)
+            os.replace(temp, target)
+            _fsync(folder)
+        except BaseException:
+            _remove(temp)
+            raise
+    return PublishResult(
+        path=target,
+        published_at=published_at,
+        rows={name: frame.height for name, frame in tables.items()},
+        content_hash=meta["content_hash"],
+    )
+
+
+def _version() -> str:
+    # From the installed package, not `shadow.__version__`: importing the package root would
+    # bring every layer above this one with it.
+    try:
+        return metadata.version("shadow-eval")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _check(tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
+    for name, frame in tables.items():
+        if not _NAME.match(name):
+            raise ValueError(
+                f"Cannot publish a table named {name!r}: use letters, digits and _,"
+                " starting with a letter"
+            )
+        for column, dtype in frame.schema.items():
+            bad = _unpublishable(dtype)
+            if bad:
+                raise TypeError(f"Cannot publish {name}.{column} ({dtype}): {bad}")
+    for key in meta:
+        if key in RESERVED_META:
+            raise ValueError(f"The meta key {key!r} is written by publish itself")
+
+
+def _unpublishable(dtype: pl.DataType | DataTypeClass) -> str | None:
+    """Why a column of this type cannot go through DuckDB and come back the same, if it cannot."""
+    if isinstance(dtype, pl.Duration):
+        return "DuckDB stores it as an INTERVAL, which Polars cannot read back; publish seconds"
+    if isinstance(dtype, pl.Enum):
+        return "it would come back as text; cast it to pl.String or pl.Categorical"
+    if isinstance(dtype, pl.Object):
+        return "Python objects cannot be stored"
+    if isinstance(dtype, pl.List | pl.Array):
+        return _unpublishable(dtype.inner) or (
+            "binary inside a list cannot be hashed" if dtype.inner == pl.Binary else None
+        )
+    if isinstance(dtype, pl.Struct):
+        for field in dtype.fields:
+            if field.dtype == pl.Binary:
+                return "binary inside a struct cannot be hashed"
+            bad = _unpublishable(field.dtype)
+            if bad:
+                return bad
+    return None
+
+
+@contextmanager
+def _publishing(folder: Path) -> Iterator[None]:
+    """One publish at a time in a folder, so the cleanup never removes a live publish's file.
+
+    The lock is flock on the folder itself: the kernel drops it when the process dies, however
+    it dies, and no lock file is left behind.
+    """
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_temporaries(target: Path) -> None:
+    # .<name>.<pid>-<token>.tmp, and DuckDB's own .tmp.wal and .tmp.tmp/ (spill folder) beside it
+    for stale in target.parent.glob(f".{target.name}.*.tmp*"):
+        _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    for each in (path, Path(f"{path}.wal"), Path(f"{path}.tmp")):
+        if each.is_dir() and not each.is_symlink():
+            shutil.rmtree(each, ignore_errors=True)
+        else:
+            each.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(
+    temp: Path,
+    tables: Mapping[str, pl.DataFrame],
+    hashes: Mapping[str, str],
+    meta: Mapping[str, Any],
+) -> None:
+    con = duckdb.connect(str(temp))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        columns: list[dict[str, Any]] = []
+        for name, frame in tables.items():
+            _create(con, name, frame)
+            columns += _column_rows(name, frame)
+        meta_frame = pl.DataFrame({key: [value] for key, value in meta.items()})
+        _create(con, "_meta", meta_frame)
+        columns += _column_rows("_meta", meta_frame)
+        index = pl.DataFrame(
+            {
+                "table_name": list(tables),
+                "rows": [frame.height for frame in tables.values()],
+                "content_hash": [hashes[name] for name in tables],
+            },
+            schema={"table_name": pl.String, "rows": pl.Int64, "content_hash": pl.String},
+        )
+        _create(con, "_tables", index)
+        _create(con, "_columns", pl.DataFrame(columns, schema=_COLUMNS_SCHEMA))
+        for name, frame in [*tables.items(), ("_meta", meta_frame)]:
+            back = _restore(con.sql(f'SELECT * FROM "{name}" LIMIT 0').pl(), columns, name)
+            if back.schema != frame.schema:
+                changed = [
+                    f"{c} ({frame.schema[c]} -> {back.schema.get(c)})"
+                    for c in frame.columns
+                    if back.schema.get(c) != frame.schema[c]
+                ]
+                raise TypeError(f"{name} would not read back the same: " + ", ".join(changed))
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+_COLUMNS_SCHEMA = {
+    "table_name": pl.String,
+    "column_name": pl.String,
+    "position": pl.Int32,
+    "polars_type": pl.String,
+    "time_zone": pl.String,
+    "categorical": pl.Boolean,
+}
+
+
+def _column_rows(table: str, frame: pl.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            "table_name": table,
+            "column_name": name,
+            "position": position,
+            "polars_type": str(dtype),
+            "time_zone": dtype.time_zone if isinstance(dtype, pl.Datetime) else None,
+            "categorical": isinstance(dtype, pl.Categorical),
+        }
+        for position, (name, dtype) in enumerate(frame.schema.items())
+    ]
+
+
+def _create(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+    try:
+        con.register("_frame", frame)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+    except duckdb.Error as e:
+        raise TypeError(f"DuckDB cannot store the table {name}: {_first_line(e)}") from e
+    finally:
+        con.unregister("_frame")
+
+
+def _restore(frame: pl.DataFrame, columns: list[dict[str, Any]], table: str) -> pl.DataFrame:
+    """Give back what DuckDB does not keep: a column's time zone, and that it was categorical."""
+    fixes = []
+    for c in columns:
+        if c["table_name"] != table or c["column_name"] not in frame.columns:
+            continue
+        if c["time_zone"] is not None:
+            fixes.append(pl.col(c["column_name"]).dt.convert_time_zone(c["time_zone"]))
+        elif c["categorical"]:
+            fixes.append(pl.col(c["column_name"]).cast(pl.Categorical))
+    return frame.with_columns(fixes) if fixes else frame
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+class Published:
+    """An open published snapshot: its meta, its tables, and parameterised SQL over them.
+
+    Use it as a context manager and keep it open only for one request; while it is open this
+    process holds that version of the file (never the store, and never a later version).
+    Timestamps from `table` keep their time zones; `query` returns them in UTC.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self._con = con
+        self.path = path
+        self._columns = con.sql("SELECT * FROM _columns ORDER BY position").pl().to_dicts()
+        index = con.sql("SELECT table_name, rows, content_hash FROM _tables").pl()
+        self.table_hashes: dict[str, str] = dict(
+            zip(index["table_name"], index["content_hash"], strict=True)
+        )
+        meta = _restore(con.sql("SELECT * FROM _meta").pl(), self._columns, "_meta")
+        self.meta: dict[str, Any] = meta.row(0, named=True)
+
+    def tables(self) -> list[str]:
+        """The names of the published tables (not the internal _meta, _tables, _columns)."""
+        return sorted(self.table_hashes)
+
+    def table(self, name: str) -> pl.DataFrame:
+        """One published table, with the column types it was published with."""
+        if name not in self.table_hashes:
+            raise NotPublished(
+                f"The published snapshot {self.path} has no table {name!r}"
+                f" (it has {', '.join(self.tables()) or 'none'})",
+                hint=_HINT,
+            )
+        return _restore(self._frame(f'SELECT * FROM "{name}"', None), self._columns, name)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """Run one SELECT over the snapshot; values go in `params` as $name, never into the text."""
+        return self._frame(sql, dict(params) if params else None)
+
+    def verify(self) -> None:
+        """Read every table and check it against the content hash published with it."""
+        for name in self.tables():
+            if table_hash(self.table(name)) != self.table_hashes[name]:
+                raise StoreError(
+                    f"The table {name} in {self.path} does not match its content hash",
+                    hint="the file was changed after it was published; " + _HINT,
+                )
+        if content_hash(self.table_hashes) != self.meta["content_hash"]:
+            raise StoreError(
+                f"The tables in {self.path} do not match the published content hash",
+                hint="the file was changed after it was published; " + _HINT,
+            )
+
+    def _frame(self, sql: str, params: dict[str, Any] | None) -> pl.DataFrame:
+        try:
+            result: pl.DataFrame = self._con.sql(sql, params=params).pl()
+        except duckdb.Error as e:
+            raise StoreError(f"Query over the published snapshot failed: {_first_line(e)}") from e
+        return result
+
+    def close(self) -> None:
+        """Let go of the snapshot file."""
+        self._con.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, v: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_published(db: Path | str) -> Published:
+    """Open the snapshot published beside the store `db`, read-only. Raises NotPublished if none.
+
+    Each call opens the file afresh in its own in-memory DuckDB (ATTACH ... READ_ONLY): a plain
+    duckdb.connect(path) would hand back the database this process already has open under that
+    path, which after a publish is the previous snapshot.
+    """
+    path = published_path(db)
+    missing = NotPublished(f"Nothing is published beside {db} yet", hint=_HINT)
+    if not path.is_file():
+        raise missing
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        deadline = time.monotonic() + OPEN_WAIT_SECONDS
+        while True:
+            try:
+                con.execute("ATTACH $path AS snapshot (READ_ONLY)", {"path": str(path)})
+                break
+            except duckdb.Error as e:
+                if not path.exists():
+                    raise missing from e
+                if "lock" in str(e).lower() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                raise StoreError(
+                    f"Cannot read the published snapshot {path}: {_first_line(e)}",
+                    hint=_HINT + " again",
+                ) from e
+        con.execute("USE snapshot")
+        return Published(con, path)
+    except duckdb.Error as e:
+        con.close()
+        raise StoreError(
+            f"{path} is not a published snapshot: {_first_line(e)}", hint=_HINT + " again"
+        ) from e
+    except BaseException:
+        con.close()
+        raise
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -522,6 +522,66 @@ def rejects(
 
 @cli.command()
 @db_option
+@wait_option
+@click.option("--json", "as_json", is_flag=True, help="Print what was computed as JSON.")
+@reports_errors
+def refresh(db: Path, wait: float, as_json: bool) -> None:
+    """Compute the whole track record and publish it for the app and the reports.
+
+    Reads the logs (holding the store only while reading), computes every number, and publishes
+    them beside the store (<name>.published.duckdb) in one atomic step: readers see the old
+    numbers until the new ones are complete.
+
+    \b
+    Example:
+        shadow refresh --db ops.duckdb
+    """
+    from shadow.track.refresh import refresh as run
+
+    started = time.monotonic()
+
+    def step(phase: str) -> None:
+        if not as_json and sys.stderr.isatty():
+            click.echo(f"  {phase} ({time.monotonic() - started:.1f} s) ...", err=True)
+
+    summary = run(db, wait=wait, step=step)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "published": str(summary.published.path),
+                    "content_hash": summary.published.content_hash,
+                    "rows": summary.published.rows,
+                    "data_cut_off": summary.data_cut_off.isoformat()
+                    if summary.data_cut_off
+                    else None,
+                    "seconds": round(summary.seconds, 3),
+                    "points": [vars(p) for p in summary.points],
+                },
+                indent=2,
+            )
+        )
+        return
+    if not summary.points:
+        click.echo(
+            "No decision points yet: nothing to compute (register one with `shadow point add`)."
+        )
+    for p in summary.points:
+        versions = ", ".join(p.versions) or "none yet"
+        click.echo(
+            f"{p.point_id}: {p.decided:,} cases decided by people; {p.paired:,} (case, model version)"
+            f" pairs where the model scored the case before the person decided, {p.resolved:,} of"
+            f" them with a known outcome; {p.late_predictions:,} predictions came too late to count."
+            f" Model versions: {versions}."
+        )
+    click.echo(
+        f"Published to {summary.published.path} in {summary.seconds:.1f} s; the app and reports"
+        " read it from now on."
+    )
+
+
+@cli.command()
+@db_option
 @click.option("--no-app", is_flag=True, help="Build the store only; do not open the app.")
 @reports_errors
 def demo(db: Path, no_app: bool) -> None:

@@ -9,6 +9,7 @@ from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, list_points, read_point
 from shadow.store import Store
+from shadow.track.refresh import refresh
 
 _PACKAGED = Path(__file__).resolve().parent / "_sample_data"
 SAMPLE = (
@@ -53,6 +54,11 @@ def build_demo(db: Path, sample: Path = SAMPLE) -> Iterator[str]:
                     + (f" ({reasons})" if reasons else "")
                 )
         yield from overview(store, point.point_id)
+    summary = refresh(db)
+    yield (
+        f"Computed the track record in {summary.seconds:.1f} s and published it to"
+        f" {summary.published.path}."
+    )
     yield f"The store is {db}. See the loads with `shadow loads --db {db}`"
     yield f"and the quarantined rows with `shadow rejects --db {db}`."
 

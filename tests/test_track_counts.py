@@ -244,6 +244,17 @@ def test_the_rates_and_tests_equal_statsmodels_on_the_sql_counts(
             [row["person_only_positive"], row["both_negative"]],
         ]
     )
+    brier = demo.frame(
+        SQL.replace("i.model, o.actual", "i.model, i.score, o.actual")
+        .replace(
+            "arg_max(p.predicted_label, p.predicted_at) AS model",
+            "arg_max(p.predicted_label, p.predicted_at) AS model, arg_max(p.score, p.predicted_at) AS score",
+        )
+        .split("SELECT model_version, site AS segment_value")[0]
+        + " SELECT avg(power(score - (actual = 'inspect')::INT, 2)) AS brier FROM cases"
+        " WHERE model_version = 'v1' AND site = 'kiel' AND model IS NOT NULL AND actual IS NOT NULL"
+    )["brier"][0]
+    assert row["brier"] == pytest.approx(brier, abs=1e-8)
     kappa = cohens_kappa(table)
     assert (row["kappa"], row["kappa_low"], row["kappa_high"]) == pytest.approx(
         (kappa.kappa, kappa.kappa_low, kappa.kappa_upp)

@@ -21,6 +21,7 @@ from shadow.track.join import Joined
 PERIODS = {"day": None, "week": "1w", "month": "1mo"}
 # Weekly rows also come as a rolling window: the cases decided in that week and the three before.
 ROLLING_WINDOW = "28d"
+BRIER_SCALE = 1e9
 KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
 
 
@@ -141,7 +142,11 @@ def _paired_counts(point: DecisionPoint) -> list[pl.Expr]:
         (resolved & human).sum().alias("person_positive_resolved"),
         (resolved & model & actual).sum().alias("model_true_positive"),
         (resolved & human & actual).sum().alias("person_true_positive"),
-        # the model's Brier score, as a sum and its count
+        # the model's Brier score, as a sum and its count; the sum is kept in billionths as an
+        # integer, so that it adds up exactly in any order (float sums differ run to run)
         scored.sum().alias("brier_n"),
-        pl.when(scored).then((pl.col("score") - y) ** 2).sum().alias("brier_sum"),
+        pl.when(scored)
+        .then(((pl.col("score") - y) ** 2 * BRIER_SCALE).round().cast(pl.Int64))
+        .sum()
+        .alias("brier_sum_e9"),
     ]

@@ -1,0 +1,111 @@
+"""Every rate, interval and test of DESIGN.md's "The numbers", from the counts of counts.py.
+
+Each rate comes with the count it is a share of (its n) and, where STATISTICS.md gives one, its 95%
+interval. A rate whose n is 0 is null ("no evidence yet"), never 0. The intervals here are
+snapshot intervals: right for describing one period, not for deciding after daily looks (the
+peeking-safe ones are in sequences.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from shadow.points import DecisionPoint
+from shadow.track import stats
+from shadow.track.counts import BRIER_SCALE
+
+# The share of people-positive cases with an outcome minus that of people-negative cases, above
+# which outcomes look selected by the person's decision (STATISTICS.md 5.2), given enough cases.
+SELECTIVE_GAP = 0.2
+SELECTIVE_MIN_CASES = 20
+
+
+def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """The counts with every rate, interval and test added as columns."""
+    col = _columns(counts)
+    out: dict[str, np.ndarray] = {}
+
+    def share(name: str, k: np.ndarray, n: np.ndarray, interval: bool = True) -> None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = np.where(n > 0, k / n, np.nan)
+        if interval:
+            low, high = stats.wilson(k, n)
+            out[f"{name}_low"], out[f"{name}_high"] = low, high
+
+    share("model_coverage", col("paired"), col("decided"), interval=False)
+    share("outcome_coverage", col("resolved_decided"), col("decided"), interval=False)
+    share("agreement", col("agree"), col("paired"))
+
+    a, b = col("both_right"), col("model_right_person_wrong")
+    c, d = col("person_right_model_wrong"), col("both_wrong")
+    resolved = a + b + c + d
+    share("model_accuracy", a + b, resolved)
+    share("person_accuracy", a + c, resolved)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["difference"] = np.where(resolved > 0, (b - c) / resolved, np.nan)
+    out["difference_low"], out["difference_high"] = stats.newcombe(a, b, c, d)
+    test = stats.mcnemar(b, c)
+    out["mcnemar_exact_p"], out["mcnemar_mid_p"] = test.exact, test.mid_p
+    cs = stats.beta_binomial_cs(a + b, resolved)
+    out["model_accuracy_cs_low"], out["model_accuracy_cs_high"] = cs.low, cs.high
+
+    if point.positive_label is not None:
+        _binary(counts, col, share, out)
+    frame = counts.with_columns(
+        pl.Series(name, values, dtype=pl.Float64).fill_nan(None) for name, values in out.items()
+    )
+    if point.positive_label is not None:
+        frame = frame.with_columns(selective_labels=_selective_labels())
+    return frame
+
+
+def _binary(
+    counts: pl.DataFrame,
+    col: Callable[[str], np.ndarray],
+    share: Callable[..., None],
+    out: dict[str, np.ndarray],
+) -> None:
+    """Recall, precision, positive rate, Brier score and agreement coefficients (binary tasks)."""
+    both, model_only = col("both_positive"), col("model_only_positive")
+    person_only, neither = col("person_only_positive"), col("both_negative")
+    tables = np.stack([np.stack([both, model_only], -1), np.stack([person_only, neither], -1)], -2)
+    kappa = stats.cohen_kappa(tables)
+    out["kappa"], out["kappa_low"], out["kappa_high"] = kappa.estimate, kappa.low, kappa.high
+    ac1 = stats.gwet_ac1(tables)
+    out["ac1"], out["ac1_low"], out["ac1_high"] = ac1.estimate, ac1.low, ac1.high
+    paired = col("paired")
+    share("model_positive_rate", both + model_only, paired, interval=False)
+    share("person_positive_rate", both + person_only, paired, interval=False)
+    share("model_recall", col("model_true_positive"), col("actual_positive"))
+    share("person_recall", col("person_true_positive"), col("actual_positive"))
+    share("model_precision", col("model_true_positive"), col("model_positive_resolved"))
+    share("person_precision", col("person_true_positive"), col("person_positive_resolved"))
+    share("brier", col("brier_sum_e9") / BRIER_SCALE, col("brier_n"), interval=False)
+    decided_negative = col("decided") - col("decided_positive")
+    share(
+        "outcome_coverage_person_positive",
+        col("resolved_decided_positive"),
+        col("decided_positive"),
+    )
+    share("outcome_coverage_person_negative", col("resolved_decided_negative"), decided_negative)
+
+
+def _selective_labels() -> pl.Expr:
+    """True where outcomes arrive far more often for cases the person acted on (STATISTICS.md 5.2)."""
+    negative = pl.col("decided") - pl.col("decided_positive")
+    gap = pl.col("outcome_coverage_person_positive") - pl.col("outcome_coverage_person_negative")
+    return (
+        (pl.col("decided_positive") >= SELECTIVE_MIN_CASES)
+        & (negative >= SELECTIVE_MIN_CASES)
+        & (gap.abs() > SELECTIVE_GAP)
+    ).fill_null(False)
+
+
+def _columns(counts: pl.DataFrame) -> Callable[[str], np.ndarray]:
+    def col(name: str) -> np.ndarray:
+        return counts[name].cast(pl.Float64).to_numpy()
+
+    return col

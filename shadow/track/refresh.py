@@ -1,0 +1,143 @@
+"""`shadow refresh`: compute the whole track record and publish it for readers.
+
+The store is opened read-only just long enough to read the logs; everything is computed with the
+store closed, then published atomically beside it (shadow.snapshot), where the app and the reports
+read it without ever holding the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import cast
+
+import polars as pl
+
+from shadow import sql
+from shadow.points import DecisionPoint, list_points
+from shadow.snapshot import PublishResult, publish
+from shadow.store import Store
+from shadow.track.counts import count
+from shadow.track.join import Logs, join, read_logs
+from shadow.track.numbers import numbers
+from shadow.track.sequences import sequences
+
+# Until readiness policies exist (the gates), the accuracy floor the e-value is judged against:
+# a point's [policy] accuracy_floor, else this.
+DEFAULT_FLOOR = 0.85
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class PointSummary:
+    """What the refresh found for one decision point, in counts."""
+
+    point_id: str
+    decided: int
+    paired: int
+    resolved: int
+    late_predictions: int
+    versions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RefreshSummary:
+    """What one refresh computed and where it published it."""
+
+    points: list[PointSummary]
+    published: PublishResult
+    data_cut_off: datetime | None
+    seconds: float
+
+
+def refresh(
+    db: Path | str, *, wait: float | None = None, step: Step | None = None
+) -> RefreshSummary:
+    """Read the logs of every decision point, compute every number, and publish them."""
+    started = time.perf_counter()
+    say = step or (lambda _: None)
+    say("reading the logs")
+    with Store.open(db, read_only=True, wait=wait) as store:
+        points = list_points(store)
+        logs = {p.point_id: read_logs(store, p) for p in points}
+        loads = store.frame(sql.read("track", "loads"))
+    tables: dict[str, list[pl.DataFrame]] = {"numbers": [], "sequences": [], "cases": []}
+    summaries = []
+    for point in points:
+        say(f"computing {point.point_id}")
+        computed = compute(point, logs[point.point_id])
+        for name, frame in computed.items():
+            tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+        summaries.append(_summary(point, computed))
+    published = {
+        name: pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+        for name, frames in tables.items()
+    }
+    published["points"] = _points(points)
+    published["loads"] = loads
+    # the data cut-off: the moment of the newest load the numbers include
+    cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
+    say("publishing")
+    result = publish(db, published, {"data_cut_off": cut_off, "points": len(points)})
+    return RefreshSummary(summaries, result, cut_off, time.perf_counter() - started)
+
+
+def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
+    """Every table of one decision point's track record."""
+    joined = join(logs, point.segment_columns).cached()
+    floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
+    segments = list(point.segment_columns)
+    cases = joined.paired.collect().with_columns(
+        segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
+    )
+    return {
+        "numbers": numbers(count(joined, point).collect(), point),
+        "sequences": sequences(joined, point, floor=floor),
+        "cases": cases.drop(segments).sort("decided_at", "case_id", "model_version"),
+    }
+
+
+def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:
+    whole = computed["numbers"].filter(segment="all", period="month", scope="period")
+    cases = computed["cases"]
+    return PointSummary(
+        point_id=point.point_id,
+        decided=int(whole.group_by("period_start").agg(pl.col("decided").first())["decided"].sum()),
+        paired=cases.height,
+        resolved=int(cases["resolved"].sum()),
+        late_predictions=int(whole["late_predictions"].sum()),
+        versions=sorted(cases["model_version"].unique().to_list()),
+    )
+
+
+def _points(points: list[DecisionPoint]) -> pl.DataFrame:
+    import json
+
+    return pl.DataFrame(
+        {
+            "point_id": [p.point_id for p in points],
+            "name": [p.name for p in points],
+            "owner": [p.owner for p in points],
+            "task": [p.task_type for p in points],
+            "labels": [list(p.labels) for p in points],
+            "positive_label": [p.positive_label for p in points],
+            "segments": [list(p.segment_columns) for p in points],
+            "timezone": [p.timezone for p in points],
+            "policy": [json.dumps(p.policy) for p in points],
+        },
+        schema={
+            "point_id": pl.String,
+            "name": pl.String,
+            "owner": pl.String,
+            "task": pl.String,
+            "labels": pl.List(pl.String),
+            "positive_label": pl.String,
+            "segments": pl.List(pl.String),
+            "timezone": pl.String,
+            "policy": pl.String,
+        },
+    )

@@ -1,0 +1,126 @@
+"""`shadow refresh` publishes the track record; readers in other processes never block loads or refreshes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from shadow.cli import cli
+from shadow.demo import build_demo
+from shadow.points import get_point
+from shadow.snapshot import open_published
+from shadow.store import Store
+from shadow.track.join import read_logs
+from shadow.track.refresh import compute
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("refresh") / "demo.duckdb"
+    list(build_demo(db))  # the demo loads the sample and refreshes
+    return db
+
+
+def test_the_published_numbers_are_the_computed_ones(demo_db: Path) -> None:
+    with Store.open(demo_db, read_only=True) as store:
+        point = get_point(store, "pump-inspection")
+        assert point is not None
+        computed = compute(point, read_logs(store, point))
+    with open_published(demo_db) as published:
+        published.verify()
+        assert published.meta["points"] == 1
+        for name, frame in computed.items():
+            got = published.table(name).drop("point_id")
+            assert got.sort(got.columns).equals(frame.sort(frame.columns)), name
+        points = published.table("points")
+        assert points["owner"].to_list() == ["Dana Reyes, maintenance lead"]
+
+
+def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(demo_db, db)
+    result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    with Store.open(db, read_only=True) as store:
+        decided, late = store.rows(
+            """
+            WITH o AS (SELECT case_id, max(observed_at) AS seen FROM outcomes GROUP BY 1),
+            d AS (SELECT DISTINCT case_id FROM decisions LEFT JOIN o USING (case_id)
+                  WHERE seen IS NULL OR decided_at < seen)
+            SELECT (SELECT count(*) FROM d),
+                (SELECT count(DISTINCT (case_id, model_version)) FROM predictions p
+                 WHERE NOT EXISTS (SELECT 1 FROM decisions x WHERE x.case_id = p.case_id
+                                   AND p.predicted_at <= x.decided_at)
+                   AND EXISTS (SELECT 1 FROM d WHERE d.case_id = p.case_id))
+            """
+        )[0]
+    (point,) = summary["points"]
+    assert (point["decided"], point["late_predictions"]) == (decided, late)
+    assert Path(summary["published"]).name == "copy.published.duckdb"
+    text = CliRunner().invoke(cli, ["refresh", "--db", str(db)]).stdout
+    assert f"pump-inspection: {decided:,} cases decided by people" in text
+    assert "Published to" in text
+
+
+def test_nothing_published_yet_says_how_to_publish(tmp_path: Path) -> None:
+    from shadow.errors import NotPublished
+
+    with pytest.raises(NotPublished) as e:
+        open_published(tmp_path / "none.duckdb")
+    assert "shadow refresh" in (e.value.hint or "")
+
+
+READER = """
+import sys, time
+from shadow.snapshot import open_published
+db, seconds = sys.argv[1], float(sys.argv[2])
+seen, reads, end = set(), 0, time.monotonic() + seconds
+while time.monotonic() < end:
+    with open_published(db) as p:
+        p.table("numbers").height
+        seen.add(p.meta["content_hash"])
+        reads += 1
+print(reads, len(seen))
+"""
+
+
+@pytest.mark.slow
+def test_loads_and_refreshes_never_wait_for_readers(demo_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "live.duckdb"
+    shutil.copyfile(demo_db, db)
+    shutil.copyfile(demo_db.with_name("demo.published.duckdb"), tmp_path / "live.published.duckdb")
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(db), "8"], stdout=subprocess.PIPE, text=True
+    )
+    time.sleep(1.0)
+    more = tmp_path / "more.csv"
+    more.write_text("case_id,decided_at,human_label,site\nNEW-1,2026-10-09 09:00,inspect,kiel\n")
+    shadow = [sys.executable, "-m", "shadow"]
+    for args in (
+        ["ingest", "decisions", str(more), "--point", "pump-inspection", "--wait", "0"],
+        ["refresh", "--wait", "0"],
+    ):
+        done = subprocess.run([*shadow, *args, "--db", str(db)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    out, _ = reader.communicate(timeout=60)
+    assert reader.returncode == 0
+    reads, versions = map(int, out.split())
+    assert reads > 10 and versions == 2  # it kept reading, and saw the new numbers
+
+    def decided(path: Path) -> int:
+        with open_published(path) as published:
+            months = published.table("numbers").filter(
+                pl.col("segment") == "all", period="month", scope="period", model_version="v2"
+            )
+            return int(months["decided"].sum())
+
+    assert decided(db) == decided(demo_db) + 1

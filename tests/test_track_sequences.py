@@ -1,0 +1,93 @@
+"""The peeking-safe numbers follow the stream of outcomes in the order they matured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import pytest
+
+from shadow.demo import build_demo
+from shadow.points import get_point
+from shadow.store import Store
+from shadow.track import stats
+from shadow.track.join import join, read_logs
+from shadow.track.sequences import sequences
+
+# The paired resolved cases of one site and version, in maturity order, in plain SQL.
+STREAM = """
+WITH outcome AS (
+    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
+    FROM outcomes GROUP BY case_id
+),
+decision AS (
+    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human,
+        max(d.decided_at) AS decided_at, arg_max(d.segments ->> 'site', d.decided_at) AS site
+    FROM decisions d LEFT JOIN outcome o USING (case_id)
+    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
+    GROUP BY d.case_id
+),
+prediction AS (
+    SELECT p.case_id, arg_max(p.predicted_label, p.predicted_at) AS model
+    FROM predictions p JOIN decision d USING (case_id)
+    WHERE p.predicted_at <= d.decided_at AND p.model_version = $version
+    GROUP BY ALL
+)
+SELECT (model = actual)::INT AS model_right, (human = actual)::INT AS person_right
+FROM decision JOIN prediction USING (case_id) JOIN outcome USING (case_id)
+WHERE site = $site
+ORDER BY observed_at, case_id
+"""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    db = tmp_path_factory.mktemp("seq") / "demo.duckdb"
+    list(build_demo(db))
+    with Store.open(db, read_only=True) as store:
+        yield store
+
+
+@pytest.fixture(scope="module")
+def table(demo: Store) -> pl.DataFrame:
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    return sequences(join(read_logs(demo, point), point.segment_columns), point, floor=0.85)
+
+
+@pytest.mark.parametrize(("site", "version"), [("kiel", "v1"), ("essen", "v2")])
+def test_the_last_state_equals_the_statistics_on_the_sql_stream(
+    demo: Store, table: pl.DataFrame, site: str, version: str
+) -> None:
+    stream = demo.frame(STREAM, {"site": site, "version": version})
+    model = stream["model_right"].to_numpy()
+    person = stream["person_right"].to_numpy()
+    last = (
+        table.filter(segment="site", segment_value=site, model_version=version)
+        .sort("as_of")
+        .row(-1, named=True)
+    )
+    assert (last["matured"], last["model_correct"], last["person_correct"]) == (
+        len(model),
+        model.sum(),
+        person.sum(),
+    )
+    # order-invariant: the e-value depends on the counts only
+    assert last["accuracy_evalue"] == pytest.approx(
+        float(stats.beta_mixture_evalue(model.sum(), len(model), 0.85)), rel=1e-9
+    )
+    # order-dependent: PrPl-EB must have been fed exactly this order
+    cs = stats.prpl_eb_paired(model - person, 0.05)
+    assert (last["difference_cs_low"], last["difference_cs_high"], last["difference_lower"]) == (
+        pytest.approx((cs.low[-1], cs.high[-1], cs.lower[-1]), abs=1e-12)
+    )
+    evalues = stats.beta_mixture_evalue_stream(model, 0.85)
+    assert last["accuracy_always_valid_p"] == pytest.approx(min(1.0, 1 / np.nanmax(evalues)))
+
+
+def test_one_row_per_day_and_the_counts_only_grow(table: pl.DataFrame) -> None:
+    keys = ["model_version", "segment", "segment_value"]
+    assert table.select(*keys, "as_of").is_unique().all()
+    grows = table.sort(*keys, "as_of").with_columns(step=pl.col("matured").diff().over(keys))
+    assert (grows["step"].drop_nulls() > 0).all()

@@ -20,6 +20,7 @@ from shadow import sql
 from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
+from shadow.track import health
 from shadow.track.counts import count
 from shadow.track.join import Logs, join, read_logs
 from shadow.track.numbers import numbers
@@ -30,6 +31,8 @@ from shadow.track.sequences import sequences
 DEFAULT_FLOOR = 0.85
 
 Step = Callable[[str], None]
+# The tables computed per decision point (each gets a point_id column when published).
+TABLES = ("numbers", "sequences", "cases", "calibration", "drift", "delays")
 
 
 @dataclass
@@ -65,17 +68,18 @@ def refresh(
         points = list_points(store)
         logs = {p.point_id: read_logs(store, p) for p in points}
         loads = store.frame(sql.read("track", "loads"))
-    tables: dict[str, list[pl.DataFrame]] = {"numbers": [], "sequences": [], "cases": []}
+    tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     summaries = []
     for point in points:
         say(f"computing {point.point_id}")
         computed = compute(point, logs[point.point_id])
         for name, frame in computed.items():
-            tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+            if frame.width:
+                tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
         summaries.append(_summary(point, computed))
+    # a table no point has rows for is not published (readers treat it as "nothing yet")
     published = {
-        name: pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-        for name, frames in tables.items()
+        name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
     }
     published["points"] = _points(points)
     published["loads"] = loads
@@ -98,6 +102,9 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
         "numbers": numbers(count(joined, point).collect(), point),
         "sequences": sequences(joined, point, floor=floor),
         "cases": cases.drop(segments).sort("decided_at", "case_id", "model_version"),
+        "calibration": health.calibration(joined, point),
+        "drift": health.drift(joined, point),
+        "delays": health.delays(joined, point),
     }
 
 

@@ -570,7 +570,7 @@ def refresh(db: Path, wait: float, as_json: bool) -> None:
         versions = ", ".join(p.versions) or "none yet"
         click.echo(
             f"{p.point_id}: {p.decided:,} cases decided by people; {p.paired:,} (case, model version)"
-            f" pairs where the model scored the case before the person decided, {p.resolved:,} of"
+            f" pairs where the model scored the case at or before the person's decision, {p.resolved:,} of"
             f" them with a known outcome; {p.late_predictions:,} predictions came too late to count."
             f" Model versions: {versions}."
         )

@@ -3,7 +3,7 @@
 One row per (model_version, segment, segment_value, period, period_start, scope):
 - segment is "all" (segment_value "all") or one of the point's segment columns;
 - period is "day", "week" (ISO, Monday start) or "month" of the decision time, in the point's
-  timezone;
+  timezone, or "all" (the whole record in one row, period_start null);
 - scope "period" counts the cases decided in that period; "cumulative" counts every case decided
   from the first day up to the end of that period; "rolling" (weeks only) counts the cases decided
   in that week and the three before it (the recent track record, for decline alarms).
@@ -18,7 +18,7 @@ import polars as pl
 from shadow.points import DecisionPoint
 from shadow.track.join import Joined
 
-PERIODS = {"day": None, "week": "1w", "month": "1mo"}
+PERIODS = {"day": None, "week": "1w", "month": "1mo", "all": "all"}
 # Weekly rows also come as a rolling window: the cases decided in that week and the three before.
 ROLLING_WINDOW = "28d"
 BRIER_SCALE = 1e9
@@ -50,15 +50,15 @@ def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
             )
             frame = (
                 decided.join(versions, how="cross")
-                .join(paired, on=on, how="full", coalesce=True)
-                .join(late, on=on, how="full", coalesce=True)
-                .join(undecided, on=on, how="full", coalesce=True)
+                .join(paired, on=on, how="full", coalesce=True, nulls_equal=True)
+                .join(late, on=on, how="full", coalesce=True, nulls_equal=True)
+                .join(undecided, on=on, how="full", coalesce=True, nulls_equal=True)
             )
             per_period.append(frame.with_columns(segment=pl.lit(segment), period=pl.lit(period)))
     counts = pl.concat(per_period, how="diagonal_relaxed").with_columns(
         pl.exclude(KEYS).fill_null(0)
     )
-    cumulative = counts.with_columns(
+    cumulative = counts.filter(pl.col("period") != "all").with_columns(
         pl.exclude(KEYS)
         .cum_sum()
         .over(["model_version", "segment", "segment_value", "period"], order_by="period_start")
@@ -81,7 +81,12 @@ def _keys(point: DecisionPoint, segment: str, period: str) -> list[pl.Expr]:
     """segment_value and period_start of a case from its decision time (in the point's timezone)."""
     local = pl.col("decided_at").dt.convert_time_zone(point.timezone)
     every = PERIODS[period]
-    start = local.dt.date() if every is None else local.dt.truncate(every).dt.date()
+    if every == "all":
+        start = pl.lit(None, pl.Date)
+    elif every is None:
+        start = local.dt.date()
+    else:
+        start = local.dt.truncate(every).dt.date()
     value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
     return [value.alias("segment_value"), start.alias("period_start")]
 

@@ -109,11 +109,11 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:
-    whole = computed["numbers"].filter(segment="all", period="month", scope="period")
+    whole = computed["numbers"].filter(segment="all", period="all")
     cases = computed["cases"]
     return PointSummary(
         point_id=point.point_id,
-        decided=int(whole.group_by("period_start").agg(pl.col("decided").first())["decided"].sum()),
+        decided=int(whole["decided"].max() or 0),
         paired=cases.height,
         resolved=int(cases["resolved"].sum()),
         late_predictions=int(whole["late_predictions"].sum()),

@@ -22,17 +22,14 @@ from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
 from shadow.track import health
 from shadow.track.counts import count
+from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.join import Logs, join, read_logs
 from shadow.track.numbers import numbers
 from shadow.track.sequences import sequences
 
-# Until readiness policies exist (the gates), the accuracy floor the e-value is judged against:
-# a point's [policy] accuracy_floor, else this.
-DEFAULT_FLOOR = 0.85
-
 Step = Callable[[str], None]
 # The tables computed per decision point (each gets a point_id column when published).
-TABLES = ("numbers", "sequences", "cases", "calibration", "drift", "delays")
+TABLES = ("numbers", "sequences", "evidence", "cases", "calibration", "drift", "delays")
 
 
 @dataclass
@@ -94,13 +91,17 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
     """Every table of one decision point's track record."""
     joined = join(logs, point.segment_columns).cached()
     floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
+    margin = float(point.policy.get("margin", DEFAULT_MARGIN))
     segments = list(point.segment_columns)
     cases = joined.paired.collect().with_columns(
         segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
     )
+    table = numbers(count(joined, point).collect(), point)
+    sequence = sequences(joined, point, floor=floor, alpha=DEFAULT_ALPHA)
     return {
-        "numbers": numbers(count(joined, point).collect(), point),
-        "sequences": sequences(joined, point, floor=floor),
+        "numbers": table,
+        "sequences": sequence,
+        "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
         "cases": cases.drop(segments).sort("decided_at", "case_id", "model_version"),
         "calibration": health.calibration(joined, point),
         "drift": health.drift(joined, point),
@@ -113,7 +114,7 @@ def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSu
     cases = computed["cases"]
     return PointSummary(
         point_id=point.point_id,
-        decided=int(whole["decided"].max() or 0),
+        decided=int(whole["decided"].cast(pl.Int64).max() or 0),  # type: ignore[arg-type]
         paired=cases.height,
         resolved=int(cases["resolved"].sum()),
         late_predictions=int(whole["late_predictions"].sum()),

@@ -291,3 +291,34 @@ def test_rolling_rows_sum_the_week_and_the_three_before(counts: pl.DataFrame) ->
             by_week.get((*group, r["period_start"] - timedelta(weeks=k)), 0) for k in range(4)
         )
         assert r["resolved"] == expected
+
+
+def test_confusion_tables_agree_with_the_counts(demo: Store, counts: pl.DataFrame) -> None:
+    from shadow.track.confusion import confusion
+
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    table = confusion(join(read_logs(demo, point), point.segment_columns), point)
+    whole = counts.filter(period="all")
+    for row in whole.iter_rows(named=True):
+        cells = table.filter(
+            model_version=row["model_version"],
+            segment=row["segment"],
+            segment_value=row["segment_value"],
+        )
+        if cells.is_empty():
+            assert row["paired"] == 0
+            continue
+        diagonal = cells.filter(pl.col("row_label") == pl.col("column_label"))
+        by_table = dict(diagonal.group_by("table").agg(pl.col("cases").sum()).iter_rows())
+        totals = dict(cells.group_by("table").agg(pl.col("cases").sum()).iter_rows())
+        a, b, c = (
+            row["both_right"],
+            row["model_right_person_wrong"],
+            row["person_right_model_wrong"],
+        )
+        assert by_table["model"] == a + b and by_table["person"] == a + c
+        assert by_table["agreement"] == row["agree"]
+        assert totals["model"] == totals["person"] == row["resolved"]
+        assert totals["agreement"] == row["paired"]
+        assert cells.height == 3 * len(point.labels) ** 2

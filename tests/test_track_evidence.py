@@ -79,3 +79,39 @@ def test_a_passed_test_needs_nothing_and_a_model_below_the_floor_never_passes() 
     numbers, sequences = frames(matured=400, correct=320, p_value=1.0, lower=-0.3, before=300)
     row = evidence(numbers, sequences, floor=0.85, margin=0.05, alpha=0.05).row(0, named=True)
     assert row["accuracy_cases_needed"] == float("inf")
+
+
+def test_expected_cost_per_case_matches_statistics_section_7() -> None:
+    """n = 1000 assets, 50 failures, C_FN = 50, C_FP = 1: model 0.62, person 1.08 per case."""
+    from shadow.points import parse_point
+    from shadow.track.numbers import numbers
+    from tests.conftest import POINT_TOML
+
+    point = parse_point(POINT_TOML + "[policy.costs]\nfalse_negative = 50\nfalse_positive = 1\n")
+    counts = {
+        "paired": 1000,
+        "agree": 900,
+        "decided": 1000,
+        "resolved_decided": 1000,
+        "both_right": 800,
+        "model_right_person_wrong": 100,
+        "person_right_model_wrong": 50,
+        "both_wrong": 50,
+        "both_positive": 100,
+        "model_only_positive": 60,
+        "person_only_positive": 10,
+        "both_negative": 830,
+        "actual_positive": 50,
+        "model_true_positive": 40,
+        "model_positive_resolved": 160,
+        "person_true_positive": 30,
+        "person_positive_resolved": 110,
+        "brier_n": 0,
+        "brier_sum_e9": 0,
+        "decided_positive": 110,
+        "resolved_decided_positive": 110,
+        "resolved_decided_negative": 890,
+    }
+    row = numbers(pl.DataFrame([counts]), point).row(0, named=True)
+    assert row["model_cost_per_case"] == pytest.approx(0.62)
+    assert row["person_cost_per_case"] == pytest.approx(1.08)

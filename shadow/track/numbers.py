@@ -54,6 +54,9 @@ def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
 
     if point.positive_label is not None:
         _binary(counts, col, share, out)
+        costs = point.policy.get("costs")
+        if isinstance(costs, dict):
+            _costs(col, costs, out)
     frame = counts.with_columns(
         pl.Series(name, values, dtype=pl.Float64).fill_nan(None) for name, values in out.items()
     )
@@ -91,6 +94,38 @@ def _binary(
         col("decided_positive"),
     )
     share("outcome_coverage_person_negative", col("resolved_decided_negative"), decided_negative)
+
+
+def _costs(
+    col: Callable[[str], np.ndarray], costs: dict[str, float], out: dict[str, np.ndarray]
+) -> None:
+    """Expected cost per resolved case for each side (STATISTICS.md 7), from the policy's costs.
+
+    [policy.costs] false_negative (a missed positive), false_positive (acting without need), and
+    optionally true_positive / true_negative (the cost of acting or not when right).
+    """
+    resolved = (
+        col("both_right")
+        + col("model_right_person_wrong")
+        + col("person_right_model_wrong")
+        + col("both_wrong")
+    )
+    actual = col("actual_positive")
+    for side in ("model", "person"):
+        tp = col(f"{side}_true_positive")
+        fp = col(f"{side}_positive_resolved") - tp
+        fn = actual - tp
+        tn = resolved - tp - fp - fn
+        out[f"{side}_cost_per_case"] = stats.expected_cost(
+            tp,
+            fp,
+            fn,
+            tn,
+            float(costs.get("false_negative", 0.0)),
+            float(costs.get("false_positive", 0.0)),
+            float(costs.get("true_positive", 0.0)),
+            float(costs.get("true_negative", 0.0)),
+        )
 
 
 def _selective_labels() -> pl.Expr:

@@ -21,6 +21,7 @@ from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
 from shadow.track import health
+from shadow.track.confusion import confusion
 from shadow.track.counts import count
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.join import Logs, join, read_logs
@@ -29,7 +30,16 @@ from shadow.track.sequences import sequences
 
 Step = Callable[[str], None]
 # The tables computed per decision point (each gets a point_id column when published).
-TABLES = ("numbers", "sequences", "evidence", "cases", "calibration", "drift", "delays")
+TABLES = (
+    "numbers",
+    "sequences",
+    "evidence",
+    "cases",
+    "confusion",
+    "calibration",
+    "drift",
+    "delays",
+)
 
 
 @dataclass
@@ -103,6 +113,7 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
         "cases": cases.drop(segments).sort("decided_at", "case_id", "model_version"),
+        "confusion": confusion(joined, point),
         "calibration": health.calibration(joined, point),
         "drift": health.drift(joined, point),
         "delays": health.delays(joined, point),

@@ -582,6 +582,46 @@ def refresh(db: Path, wait: float, as_json: bool) -> None:
 
 @cli.command()
 @db_option
+@click.option("--point", "point_id", required=True, help="The decision point to brief on.")
+@click.option("--segment", help="Only this segment, as column=value (e.g. site=kiel).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file."
+)
+@reports_errors
+def report(db: Path, point_id: str, segment: str | None, fmt: str, output: Path | None) -> None:
+    """The morning briefing: how the model has done next to your people, in plain words.
+
+    Reads the numbers published by `shadow refresh` (never the store itself). HTML is one
+    self-contained file with charts; JSON is for machines.
+
+    \b
+    Example:
+        shadow report --point pump-inspection --segment site=kiel
+        shadow report --point pump-inspection --format html --output briefing.html
+    """
+    from shadow.report import briefing, render
+
+    chosen = None
+    if segment is not None:
+        column, sep, value = segment.partition("=")
+        if not sep or not column or not value:
+            raise ShadowError(
+                f"--segment {segment!r} is not column=value", hint="e.g. --segment site=kiel"
+            )
+        chosen = (column.strip(), value.strip())
+    text = render(briefing(db, point_id, chosen), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote the {fmt} briefing to {output}", err=True)
+
+
+@cli.command()
+@db_option
 @click.option("--no-app", is_flag=True, help="Build the store only; do not open the app.")
 @reports_errors
 def demo(db: Path, no_app: bool) -> None:

@@ -48,3 +48,14 @@ def test_the_readme_shows_what_shadow_demo_really_prints(tmp_path: Path) -> None
     result = CliRunner().invoke(cli, ["demo", "--no-app", "--db", str(tmp_path / "demo.duckdb")])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[: len(shown)] == shown
+
+
+def test_the_readme_quotes_the_real_briefing(tmp_path: Path) -> None:
+    quoted = README.split("The briefing reads like this", 1)[1].split("\n\n", 2)[1]
+    text = " ".join(line.removeprefix("> ").strip() for line in quoted.splitlines())
+    text = text.removesuffix("...").strip()
+    db = tmp_path / "demo.duckdb"
+    assert CliRunner().invoke(cli, ["demo", "--no-app", "--db", str(db)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["report", "--db", str(db), "--point", "pump-inspection"])
+    assert result.exit_code == 0, result.output
+    assert text in " ".join(result.stdout.split())

@@ -6,8 +6,9 @@
   z and calibration-in-the-large (mean score minus the observed rate);
 - drift (6.1): per model version, segment and ISO week, the PSI of the scores of that week and the
   WINDOW_WEEKS - 1 before it against the scores of the version's first REFERENCE_WEEKS weeks in that
-  segment (on the deciles of the reference), and the shift of the mean score; a window or reference
-  with fewer than MIN_SCORES scores gets no PSI (too few to say);
+  segment (on the deciles of the reference, or fewer quantile bins when there are fewer than about
+  ten scores a bin), with the level PSI reaches by chance alone at those volumes, and the shift of
+  the mean score; a window or reference with fewer than MIN_SCORES scores gets no PSI;
 - delays (5.1): per segment and week of decision, the median and 90th percentile of the days from the
   decision to the outcome of record.
 Drift needs no outcome, so it warns first; calibration and accuracy confirm.
@@ -52,6 +53,7 @@ DRIFT_SCHEMA = {
     "reference_until": pl.Date,
     "in_reference": pl.Boolean,
     "psi": pl.Float64,
+    "psi_bins": pl.Int64,
     "psi_noise": pl.Float64,
     "mean_score": pl.Float64,
     "mean_score_shift": pl.Float64,
@@ -119,6 +121,9 @@ def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
                 [by_week[w] for w in weeks[max(0, i - WINDOW_WEEKS + 1) : i + 1]]
             )
             enough = len(window) >= MIN_SCORES and len(reference) >= MIN_SCORES
+            # deciles need volume: at least ~10 scores a bin on each side, else fewer bins (an
+            # empty bin alone adds about 0.6 to PSI, which would be noise, not drift)
+            bins = max(2, min(PSI_BINS, min(len(window), len(reference)) // 10))
             rows.append(
                 {
                     **key,
@@ -128,10 +133,11 @@ def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
                     "reference_scores": len(reference),
                     "reference_until": reference_weeks[-1],
                     "in_reference": week in reference_weeks,
-                    "psi": stats.psi(reference, window) if enough else None,
+                    "psi": stats.psi(reference, window, n_bins=bins) if enough else None,
+                    "psi_bins": bins if enough else None,
                     # what PSI reaches by chance alone at these volumes (its expectation under no
                     # drift, (bins - 1)(1/n_ref + 1/n_cur)): PSI means little until well above it
-                    "psi_noise": (PSI_BINS - 1) * (1 / len(reference) + 1 / len(window))
+                    "psi_noise": (bins - 1) * (1 / len(reference) + 1 / len(window))
                     if enough
                     else None,
                     "mean_score": float(by_week[week].mean()),

@@ -19,7 +19,7 @@ from shadow.track.counts import BRIER_SCALE
 
 # The share of people-positive cases with an outcome minus that of people-negative cases, above
 # which outcomes look selected by the person's decision (STATISTICS.md 5.2), given enough cases.
-SELECTIVE_GAP = 0.2
+SELECTIVE_GAP = 0.3
 SELECTIVE_MIN_CASES = 20
 
 

@@ -145,7 +145,7 @@ def _version(row: dict[str, Any], numbers: pl.DataFrame) -> dict[str, Any]:
         "kappa": _interval(row, "kappa"),
         "resolved": row["resolved"],
         "pending": row["agree_pending"] + row["disagree_pending"],
-        "disagreements_resolved": b + c + d,
+        "disagreements_resolved": row["disagree_resolved"],
         "model_right_person_wrong": b,
         "person_right_model_wrong": c,
         "both_wrong": d,
@@ -324,10 +324,11 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
         out.append("No outcome is known yet for these cases: no evidence yet on who is right.")
         return out
     disagreements = v["disagreements_resolved"]
+    neither = disagreements - v["model_right_person_wrong"] - v["person_right_model_wrong"]
     out.append(
         f"Of the {disagreements:,} disagreements with a known outcome, the model was right"
         f" {v['model_right_person_wrong']:,} times and the people {v['person_right_model_wrong']:,}"
-        f" times (both were wrong {v['both_wrong']:,} times)."
+        " times" + (f" (neither was right {neither:,} times)." if neither else ".")
         if disagreements
         else "They have not yet disagreed on a case with a known outcome."
     )

@@ -58,9 +58,9 @@ def test_the_markdown_says_it_in_words(demo_db: Path) -> None:
     assert text.startswith("# Should this pump be inspected this week? — site = kiel")
     agreement = f"agreed with your people {100 * row['agreement']:.0f}% of the time"
     assert agreement in text
-    disagreements = (
-        row["model_right_person_wrong"] + row["person_right_model_wrong"] + row["both_wrong"]
-    )
+    # binary: a disagreement with a known outcome has exactly one side right
+    disagreements = row["model_right_person_wrong"] + row["person_right_model_wrong"]
+    assert row["disagree_resolved"] == disagreements
     assert (
         f"Of the {disagreements:,} disagreements with a known outcome, the model was right"
         f" {row['model_right_person_wrong']:,} times and the people"

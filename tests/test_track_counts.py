@@ -61,6 +61,7 @@ SELECT model_version, site AS segment_value, week AS period_start,
     count(*) FILTER (model <> actual AND human = actual)::INT AS person_right_model_wrong,
     count(*) FILTER (model <> actual AND human <> actual)::INT AS both_wrong,
     count(*) FILTER (model IS NOT NULL AND actual IS NULL AND model <> human)::INT AS disagree_pending,
+    count(*) FILTER (actual IS NOT NULL AND model <> human)::INT AS disagree_resolved,
     count(*) FILTER (is_late)::INT AS late_predictions
 FROM cases GROUP BY ALL ORDER BY ALL
 """
@@ -77,6 +78,7 @@ COLUMNS = [
     "person_right_model_wrong",
     "both_wrong",
     "disagree_pending",
+    "disagree_resolved",
     "late_predictions",
 ]
 

@@ -122,6 +122,7 @@ def _paired_counts(point: DecisionPoint) -> list[pl.Expr]:
         (cell == "model_right").sum().alias("model_right_person_wrong"),
         (cell == "person_right").sum().alias("person_right_model_wrong"),
         (cell == "both_wrong").sum().alias("both_wrong"),
+        (pl.col("resolved") & ~pl.col("agree")).sum().alias("disagree_resolved"),
         (cell == "agree_pending").sum().alias("agree_pending"),
         (cell == "disagree_pending").sum().alias("disagree_pending"),
     ]

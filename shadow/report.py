@@ -264,7 +264,15 @@ def _warnings(
 
 
 def _weekly(numbers: pl.DataFrame) -> list[dict[str, Any]]:
-    weeks = numbers.filter(period="week", scope="cumulative").filter(pl.col("paired") > 0)
+    """Cumulative numbers at each week the version was running (it scored a case that week)."""
+    active = (
+        numbers.filter(period="week", scope="period")
+        .filter(pl.col("paired") > 0)
+        .select("model_version", "period_start")
+    )
+    weeks = numbers.filter(period="week", scope="cumulative").join(
+        active, on=["model_version", "period_start"]
+    )
     cols = [
         "model_version",
         "period_start",
@@ -291,8 +299,8 @@ def _markdown(b: Briefing) -> str:
     lines = [
         f"# {p['name']}{where}",
         "",
-        f"Decision point `{p['point_id']}`, owner: {p['owner']}. Numbers published {b.published_at},"
-        f" from the logs loaded up to {b.data_cut_off or 'no load yet'}.",
+        f"Decision point `{p['point_id']}`, owner: {p['owner']}. Numbers published"
+        f" {_when(b.published_at)}, from the logs loaded up to {_when(b.data_cut_off)}.",
         "",
     ]
     if not b.versions:
@@ -423,7 +431,8 @@ def _html(b: Briefing) -> str:
     parts = [
         f"<h1>{title}</h1>",
         f"<p>Decision point <code>{e(p['point_id'])}</code>, owner: {e(p['owner'])}. Numbers"
-        f" published {e(b.published_at)}, from the logs loaded up to {e(str(b.data_cut_off))}.</p>",
+        f" published {e(_when(b.published_at))}, from the logs loaded up to"
+        f" {e(_when(b.data_cut_off))}.</p>",
     ]
     if not b.versions:
         parts.append("<p>No case has both a person's decision and a model's prediction yet.</p>")
@@ -515,6 +524,14 @@ def _html_table(segments: list[dict[str, Any]]) -> str:
 
 
 # --- plain values -------------------------------------------------------------------------------------
+
+
+def _when(iso: str | None) -> str:
+    """An ISO time as people read it: 2026-11-26 02:47 UTC."""
+    if not iso:
+        return "no load yet"
+    moment = datetime.fromisoformat(iso)
+    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
 
 
 def _iso(x: Any) -> str | None:

@@ -24,6 +24,8 @@ from shadow.errors import ShadowError
 from shadow.snapshot import Published, open_published
 
 FORMATS = ("md", "html", "json")
+# Columns of the published numbers the briefing reads that earlier versions did not publish.
+NEEDED = {"disagree_resolved", "agreement", "model_accuracy", "difference", "mcnemar_mid_p"}
 # A drift flag needs PSI above the usual "major shift" line and well above what chance gives.
 PSI_MAJOR = 0.25
 PSI_NOISE_TIMES = 3.0
@@ -55,6 +57,13 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
             )
         where = {"point_id": point_id, "segment": name, "segment_value": value}
         numbers = _table(published, "numbers").filter(**where)
+        missing = sorted(NEEDED - set(numbers.columns)) if not numbers.is_empty() else []
+        if missing or not {"evidence", "sequences"} <= set(published.tables()):
+            raise ShadowError(
+                "The published numbers were computed by an older version of Shadow"
+                + (f" (they lack {', '.join(missing[:3])})" if missing else ""),
+                hint="run `shadow refresh` to compute them again",
+            )
         if name != "all" and numbers.is_empty():
             values = (
                 _table(published, "numbers")

@@ -134,3 +134,19 @@ def test_html_is_self_contained_and_escapes_log_values(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script src" not in page  # Plotly is inlined: the file works offline
     assert page.count("<script") == page.count("</script>")
+
+
+def test_numbers_published_by_an_older_shadow_ask_for_a_refresh(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    from shadow.snapshot import publish
+
+    db = tmp_path / "old.duckdb"
+    with open_published(demo_db) as published:
+        tables = {name: published.table(name) for name in published.tables()}
+    tables["numbers"] = tables["numbers"].drop("disagree_resolved")
+    publish(db, tables)
+    with pytest.raises(ShadowError) as e:
+        briefing(db, "pump-inspection")
+    assert "older version of Shadow" in str(e.value)
+    assert e.value.hint == "run `shadow refresh` to compute them again"

@@ -13,6 +13,7 @@ Every function here takes and returns LazyFrames; nothing is collected.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import polars as pl
@@ -60,33 +61,48 @@ class Joined:
 
 
 def read_logs(store: Store, point: DecisionPoint) -> Logs:
-    """Read the point's three logs from the store (sql/track/*.sql)."""
+    """Read the point's three logs from the store (sql/track/*.sql).
+
+    DuckDB decodes the segments JSON into one text column per segment column of the point
+    (json_transform), so Polars never parses JSON text.
+    """
     from shadow import sql
 
-    params = {"point": point.point_id}
     segments = list(point.segment_columns)
+    # the segments' shape for json_transform; {"_": ...} when the point has none (dropped below)
+    shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
+    params = {"point": point.point_id}
 
-    def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
-        lazy = frame.lazy()
-        if not segments:
-            return lazy.drop("segments")
-        struct = pl.Struct(dict.fromkeys(segments, pl.String))
-        return lazy.with_columns(pl.col("segments").str.json_decode(struct)).unnest("segments")
+    def decoded(log: str) -> pl.LazyFrame:
+        frame = store.frame(sql.read("track", log), {**params, "segments": shape}).lazy()
+        return frame.unnest("segments") if segments else frame.drop("segments")
 
     return Logs(
-        predictions=decoded(store.frame(sql.read("track", "predictions"), params)),
-        decisions=decoded(store.frame(sql.read("track", "decisions"), params)),
+        predictions=decoded("predictions"),
+        decisions=decoded("decisions"),
         outcomes=store.frame(sql.read("track", "outcomes"), params).lazy(),
+    )
+
+
+def _latest(frame: pl.LazyFrame, by: str | list[str], time: str) -> pl.LazyFrame:
+    """Per `by`: every other column from the row with the latest `time`, and how many rows.
+
+    Sorting once by time and taking each group's last row keeps Polars on its fast aggregations
+    (a sort_by inside the aggregation sorts every group on its own, millions of times).
+    """
+    keys = [by] if isinstance(by, str) else by
+    return (
+        frame.sort(time, maintain_order=True)
+        .group_by(keys)
+        .agg(pl.exclude(keys).last(), _rows=pl.len())
     )
 
 
 def outcome_of_record(outcomes: pl.LazyFrame) -> pl.LazyFrame:
     """Per case: the latest outcome, and how many outcome rows there were (corrections + 1)."""
-    return outcomes.group_by("case_id").agg(
-        pl.col("actual_label").sort_by("observed_at").last(),
-        pl.col("observed_at").max(),
-        outcome_rows=pl.len(),
-    )
+    return _latest(
+        outcomes.select("case_id", "actual_label", "observed_at"), "case_id", "observed_at"
+    ).rename({"_rows": "outcome_rows"})
 
 
 def join(logs: Logs, segments: tuple[str, ...]) -> Joined:
@@ -96,12 +112,9 @@ def join(logs: Logs, segments: tuple[str, ...]) -> Joined:
         outcome.select("case_id", "observed_at"), on="case_id", how="left"
     )
     in_time = pl.col("observed_at").is_null() | (pl.col("decided_at") < pl.col("observed_at"))
-    counted = decisions.filter(in_time)
+    counted = decisions.filter(in_time).drop("observed_at")
     ignored = decisions.filter(~in_time).group_by("case_id").agg(changed_after_outcome=pl.len())
-    decision = counted.group_by("case_id").agg(
-        pl.exclude("case_id", "observed_at").sort_by("decided_at").last(),
-        decision_rows=pl.len(),
-    )
+    decision = _latest(counted, "case_id", "decided_at").rename({"_rows": "decision_rows"})
     decided = (
         decision.join(outcome, on="case_id", how="left")
         .join(ignored, on="case_id", how="left")
@@ -109,30 +122,35 @@ def join(logs: Logs, segments: tuple[str, ...]) -> Joined:
     )
     after_outcome = ignored.join(decision, on="case_id", how="anti")
 
-    # Predictions of decided cases: in time (at or before the decision of record) or late.
+    # Predictions of decided cases, each with its case's decision (one join). Per (case, version),
+    # sorted so that the last row is the latest prediction in time (at or before the decision of
+    # record) if there is one, else the latest late one: one aggregation gives both.
     prediction_columns = ["predicted_at", "model", "predicted_label", "score", "explanation"]
-    scored = logs.predictions.select("case_id", "model_version", *prediction_columns).join(
-        decided.select("case_id", "decided_at"), on="case_id", how="inner"
-    )
     on_time = pl.col("predicted_at") <= pl.col("decided_at")
-    record = (
-        scored.filter(on_time)
+    latest = (
+        logs.predictions.select("case_id", "model_version", *prediction_columns)
+        .join(decided, on="case_id", how="inner")
+        .with_columns(_on_time=on_time)
+        .sort("_on_time", "predicted_at", maintain_order=True)
         .group_by("case_id", "model_version")
-        .agg(pl.col(prediction_columns).sort_by("predicted_at").last())
+        .agg(pl.all().last())
     )
-    late = (
-        scored.group_by("case_id", "model_version")
-        .agg(on_time.any().alias("_any_on_time"))
-        .filter(~pl.col("_any_on_time"))
-        .drop("_any_on_time")
-        .join(decided.select("case_id", "decided_at", *segments), on="case_id")
+    decided_columns = decided.collect_schema().names()
+    paired = (
+        latest.filter(pl.col("_on_time"))
+        .select("case_id", "model_version", *prediction_columns, *decided_columns[1:])
+        .with_columns(_cells())
     )
-    paired = record.join(decided, on="case_id").with_columns(_cells())
+    late = latest.filter(~pl.col("_on_time")).select(
+        "case_id", "model_version", "decided_at", *segments
+    )
+    # Scored but never decided: cases without any decision row (neither decided nor decided only
+    # after the outcome); the segment of the latest prediction that names one.
     undecided = (
-        logs.predictions.join(decided.select("case_id"), on="case_id", how="anti")
-        .join(after_outcome.select("case_id"), on="case_id", how="anti")
+        logs.predictions.join(logs.decisions.select("case_id"), on="case_id", how="anti")
+        .sort("predicted_at", maintain_order=True)
         .group_by("case_id", "model_version")
-        .agg(pl.col("predicted_at").max(), *(pl.col(s).drop_nulls().last() for s in segments))
+        .agg(pl.col("predicted_at").last(), *(pl.col(s).drop_nulls().last() for s in segments))
     )
     return Joined(
         decided=decided, paired=paired, late=late, undecided=undecided, after_outcome=after_outcome

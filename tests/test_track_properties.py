@@ -596,12 +596,6 @@ def test_an_undecided_case_counts_in_its_latest_segment() -> None:
     assert sites == [["kiel"], ["kiel"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stats.wilson: centre - half and centre + half are not clipped exactly, so the "
-    "interval misses its estimate by one ulp, e.g. wilson(10, 10).high == 0.9999999999999999 "
-    "and wilson(0, 3).low == 5.55e-17",
-)
 def test_a_wilson_interval_holds_its_estimate() -> None:
     """Ten cases where model and person agree: agreement 1.0, its interval must reach 1.0."""
     cases = [f"c{i}" for i in range(10)]
@@ -619,11 +613,6 @@ def test_a_wilson_interval_holds_its_estimate() -> None:
     assert row["agreement_low"] <= row["agreement"] <= row["agreement_high"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stats.cohen_kappa / stats.gwet_ac1: estimate +- z*se is not clipped to [-1, 1]; "
-    "the table [[5, 1], [0, 1]] gives kappa (-0.09, 1.27) and AC1 (0.35, 1.22)",
-)
 def test_kappa_and_ac1_intervals_stay_within_their_range() -> None:
     """Seven paired cases: 5 both inspect, 1 only the model, 1 both no_inspect."""
     labels = [("inspect", "inspect")] * 5 + [("inspect", "no_inspect"), ("no_inspect",) * 2]
@@ -644,12 +633,6 @@ def test_kappa_and_ac1_intervals_stay_within_their_range() -> None:
         assert -1 <= row[f"{name}_low"] <= row[name] <= row[f"{name}_high"] <= 1, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="counts.py: the decided counts are crossed only with the versions that paired or came "
-    "late, so a version that scored no decided case shows decided = 0 and a null model coverage "
-    "instead of 0 of the cases people decided",
-)
 def test_every_version_sees_every_decided_case() -> None:
     """v1 scored the decided case c1; v2 scored only c2, which nobody decided."""
     data = Logs(

@@ -84,6 +84,8 @@ def wilson(k: npt.ArrayLike, n: npt.ArrayLike, alpha: float = 0.05) -> Interval:
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # at k = 0 or k = n the formula lands one rounding step off 0 or 1; the interval must hold p
+    low, high = np.minimum(low, p), np.maximum(high, p)
     return Interval(*_nan_where(n == 0, low, high))
 
 
@@ -305,7 +307,9 @@ def cohen_kappa(table: npt.ArrayLike, alpha: float = 0.05) -> Agreement:
         se = np.sqrt((term_a + term_b - term_c) / (1 - pe) ** 2 / n)
     z = _z(alpha)
     bad = (n == 0) | ~np.isfinite(kappa)
-    return Agreement(*_nan_where(bad, kappa, se, kappa - z * se, kappa + z * se))
+    # the normal interval can leave kappa's range at small n: clip it to [-1, 1]
+    low, high = np.clip(kappa - z * se, -1, 1), np.clip(kappa + z * se, -1, 1)
+    return Agreement(*_nan_where(bad, kappa, se, low, high))
 
 
 def gwet_ac1(table: npt.ArrayLike, alpha: float = 0.05) -> Agreement:
@@ -329,7 +333,8 @@ def gwet_ac1(table: npt.ArrayLike, alpha: float = 0.05) -> Agreement:
         se = np.sqrt(var)
     z = _z(alpha)
     bad = (n == 0) | ~np.isfinite(ac1)
-    return Agreement(*_nan_where(bad, ac1, se, ac1 - z * se, ac1 + z * se))
+    low, high = np.clip(ac1 - z * se, -1, 1), np.clip(ac1 + z * se, -1, 1)
+    return Agreement(*_nan_where(bad, ac1, se, low, high))
 
 
 def pabak(table: npt.ArrayLike) -> FloatArray:

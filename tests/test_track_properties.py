@@ -265,7 +265,6 @@ def oracle(data: Logs, period: str) -> dict[tuple[Any, ...], dict[str, int]]:
             out[key][name] += n
 
     decided_cases = []  # (segments, decided_at, per-case decided counts)
-    paired_or_late = set()
     for rows in by_case.values():
         outcomes = sorted(rows["outcomes"], key=lambda r: r[1])
         actual = outcomes[-1][2] if outcomes else None
@@ -307,7 +306,6 @@ def oracle(data: Logs, period: str) -> dict[tuple[Any, ...], dict[str, int]]:
             scored = [p for p in rows["predictions"] if p[3] == version]
             if not scored:
                 continue
-            paired_or_late.add(version)
             on_time = sorted((p for p in scored if p[1] <= decided_at), key=lambda p: p[1])
             if not on_time:
                 add(version, segments, decided_at, "late_predictions", 1)
@@ -343,9 +341,10 @@ def oracle(data: Logs, period: str) -> dict[tuple[Any, ...], dict[str, int]]:
             }
             for name, n in paired_counts.items():
                 add(version, segments, decided_at, name, int(n))
-    # the decided counts stand in every version's rows (model coverage = paired / decided)
+    # the decided counts stand in the rows of every version that scored anything, decided or not
+    # (model coverage = paired / decided)
     for segments, decided_at, decided_counts in decided_cases:
-        for version in sorted(paired_or_late):
+        for version in versions:
             for name, n in decided_counts.items():
                 add(version, segments, decided_at, name, int(n))
     return dict(out)
@@ -579,12 +578,6 @@ def counts_of(data: Logs) -> pl.DataFrame:
     return track_of(data).counts.filter(period="month", scope="period")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="join.py: an undecided case's segment is the last non-null value in row order "
-    "(pl.col(s).drop_nulls().last() after group_by), not that of its latest prediction, "
-    "so the counts depend on the order rows were loaded",
-)
 def test_an_undecided_case_counts_in_its_latest_segment() -> None:
     earlier = ("c1", at(0), MODEL, "v1", "inspect", 0.9, "bonn", "north")
     later = ("c1", at(1), MODEL, "v1", "inspect", 0.9, "kiel", "north")
@@ -649,12 +642,6 @@ def test_every_version_sees_every_decided_case() -> None:
     assert (by_version["v1"]["model_coverage"], by_version["v2"]["model_coverage"]) == (1.0, 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="join.py: the prediction of record is chosen per model_version by predicted_at alone; "
-    "the store's key also has `model`, so two models logging the same version at the same "
-    "instant are both accepted and the one counted is whichever row came last",
-)
 def test_two_models_with_one_version_label_do_not_depend_on_row_order() -> None:
     gbm = ("c1", at(0), "gbm", "v1", "inspect", None, "kiel", "north")
     rf = ("c1", at(0), "rf", "v1", "no_inspect", None, "kiel", "north")

@@ -28,13 +28,7 @@ KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
 def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     """Every count, per version x segment x period, with period and cumulative scopes."""
     # every version that scored anything sees every decided case (its coverage may be 0)
-    versions = pl.concat(
-        [
-            joined.paired.select("model_version"),
-            joined.late.select("model_version"),
-            joined.undecided.select("model_version"),
-        ]
-    ).unique()
+    versions = joined.versions
     per_period = []
     for segment in ("all", *point.segment_columns):
         for period in PERIODS:

@@ -61,90 +61,150 @@ DRIFT_SCHEMA = {
 
 
 def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, bin) with the group's summary repeated on each row."""
+    """One row per (version, segment, value, bin) with the group's summary repeated on each row.
+
+    Grouped Polars sums (no loop over groups); floats are rounded to 12 decimals so that a sum's
+    last bits, which depend on how the rows were split across threads, never show.
+    """
     if point.positive_label is None:
         return pl.DataFrame(schema=CALIBRATION_SCHEMA)
-    scored = joined.paired.filter(pl.col("resolved") & pl.col("score").is_not_null()).select(
-        "case_id",
-        *_segments(point),
-        "model_version",
-        "score",
-        (pl.col("actual_label") == point.positive_label).cast(pl.Int8).alias("y"),
+    scored = (
+        joined.paired.filter(pl.col("resolved") & pl.col("score").is_not_null())
+        .select(
+            *_segments(point),
+            "model_version",
+            p="score",
+            y=(pl.col("actual_label") == point.positive_label).cast(pl.Float64),
+        )
+        .collect()
     )
-    rows = []
-    for key, frame in _groups(scored, point):
-        y, p = frame["y"].to_numpy(), frame["score"].to_numpy()
-        bins = stats.reliability_bins(y, p, CALIBRATION_BINS)
-        z, z_p = stats.spiegelhalter(y, p)
-        summary = {
-            **key,
-            "cases": len(y),
-            "brier": float(stats.brier(y, p)),
-            "ece": float(stats.expected_calibration_error(y, p, CALIBRATION_BINS)),
-            "spiegelhalter_z": float(z),
-            "spiegelhalter_p": float(z_p),
-            "calibration_in_the_large": float(stats.calibration_in_the_large(y, p)),
-        }
-        for observed, predicted, count in zip(
-            bins.prob_true, bins.prob_pred, bins.cases, strict=True
-        ):
-            rows.append(
-                {
-                    **summary,
-                    "mean_score": float(predicted),
-                    "observed_rate": float(observed),
-                    "bin_cases": int(count),
-                }
+    # sklearn's bins: equal width, right-closed (a score on an inner edge goes to the lower bin)
+    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
+    scored = scored.with_columns(bin=pl.Series(np.searchsorted(edges, scored["p"].to_numpy())))
+    p, y = pl.col("p"), pl.col("y")
+    parts = []
+    for segment in ("all", *point.segment_columns):
+        part = scored.with_columns(segment=pl.lit(segment), segment_value=_value(segment))
+        per_bin = part.group_by(*GROUP, "bin").agg(
+            bin_cases=pl.len(), observed_rate=y.mean(), mean_score=p.mean()
+        )
+        per_group = part.group_by(GROUP).agg(
+            cases=pl.len(),
+            brier=((p - y) ** 2).mean(),
+            _num=((y - p) * (1 - 2 * p)).sum(),
+            _var=((1 - 2 * p) ** 2 * p * (1 - p)).sum(),
+            calibration_in_the_large=p.mean() - y.mean(),
+        )
+        ece = (
+            per_bin.join(per_group.select(*GROUP, "cases"), on=GROUP)
+            .group_by(GROUP)
+            .agg(
+                ece=(
+                    pl.col("bin_cases")
+                    / pl.col("cases")
+                    * (pl.col("observed_rate") - pl.col("mean_score")).abs()
+                ).sum()
             )
-    return pl.DataFrame(rows, schema=CALIBRATION_SCHEMA)
+        )
+        parts.append(per_bin.join(per_group, on=GROUP).join(ece, on=GROUP))
+    if not parts or scored.is_empty():
+        return pl.DataFrame(schema=CALIBRATION_SCHEMA)
+    frame = pl.concat(parts)
+    z = frame["_num"].to_numpy() / np.sqrt(frame["_var"].to_numpy())
+    from scipy.stats import norm
+
+    frame = frame.with_columns(
+        spiegelhalter_z=pl.Series(z), spiegelhalter_p=pl.Series(2 * norm.sf(np.abs(z)))
+    )
+    return (
+        frame.select(list(CALIBRATION_SCHEMA))
+        .with_columns(pl.col(pl.Float64).round(12), pl.col("cases", "bin_cases").cast(pl.Int64))
+        .sort(*GROUP, "mean_score")
+    )
 
 
 def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, week) with its PSI against the reference weeks."""
-    scored = joined.paired.filter(pl.col("score").is_not_null()).select(
-        "case_id",
-        *_segments(point),
-        "model_version",
-        "score",
-        week=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.truncate("1w").dt.date(),
+    """One row per (version, segment, value, week) with its PSI against the reference weeks.
+
+    Each score is binned once, on its group's reference quantiles; a week's window is then a
+    difference of cumulative histograms, so the cost grows with the scores, not weeks x scores.
+    """
+    scored = (
+        joined.paired.filter(pl.col("score").is_not_null())
+        .select(
+            *_segments(point),
+            "model_version",
+            "score",
+            week=pl.col("decided_at")
+            .dt.convert_time_zone(point.timezone)
+            .dt.truncate("1w")
+            .dt.date(),
+        )
+        .collect()
     )
-    rows = []
-    for key, frame in _groups(scored, point):
-        weeks = sorted(frame["week"].unique().to_list())
-        reference_weeks = weeks[:REFERENCE_WEEKS]
-        reference = frame.filter(pl.col("week").is_in(reference_weeks))["score"].to_numpy()
-        by_week = {
-            w[0]: g["score"].to_numpy() for w, g in frame.group_by("week", maintain_order=True)
-        }
-        for i, week in enumerate(weeks):
-            window = np.concatenate(
-                [by_week[w] for w in weeks[max(0, i - WINDOW_WEEKS + 1) : i + 1]]
-            )
-            enough = len(window) >= MIN_SCORES and len(reference) >= MIN_SCORES
-            # deciles need volume: at least ~10 scores a bin on each side, else fewer bins (an
-            # empty bin alone adds about 0.6 to PSI, which would be noise, not drift)
-            bins = max(2, min(PSI_BINS, min(len(window), len(reference)) // 10))
-            rows.append(
-                {
-                    **key,
-                    "week": week,
-                    "scores": len(by_week[week]),
-                    "window_scores": len(window),
-                    "reference_scores": len(reference),
-                    "reference_until": reference_weeks[-1],
-                    "in_reference": week in reference_weeks,
-                    "psi": stats.psi(reference, window, n_bins=bins) if enough else None,
-                    "psi_bins": bins if enough else None,
-                    # what PSI reaches by chance alone at these volumes (its expectation under no
-                    # drift, (bins - 1)(1/n_ref + 1/n_cur)): PSI means little until well above it
-                    "psi_noise": (bins - 1) * (1 / len(reference) + 1 / len(window))
-                    if enough
-                    else None,
-                    "mean_score": float(by_week[week].mean()),
-                    "mean_score_shift": float(window.mean() - reference.mean()),
-                }
+    rows: list[dict[str, object]] = []
+    for segment in ("all", *point.segment_columns):
+        part = scored.select(
+            "model_version", segment_value=_value(segment), week="week", score="score"
+        )
+        for (version, value), frame in part.group_by("model_version", "segment_value"):
+            rows += _drift_rows(
+                {"model_version": str(version), "segment": segment, "segment_value": str(value)},
+                frame["week"].unique().sort().to_list(),
+                (frame["week"].rank("dense") - 1).cast(pl.Int64).to_numpy(),
+                frame["score"].to_numpy(),
             )
     return pl.DataFrame(rows, schema=DRIFT_SCHEMA).sort(*GROUP, "week")
+
+
+def _drift_rows(
+    key: dict[str, str], weeks: list[object], week_index: np.ndarray, score: np.ndarray
+) -> list[dict[str, object]]:
+    """The drift rows of one (version, segment value): weeks sorted, week_index into them."""
+    in_reference = week_index < REFERENCE_WEEKS
+    reference = score[in_reference]
+    # deciles need volume: about ten reference scores a bin, else fewer bins (an empty bin alone
+    # adds about 0.6 to PSI, which would be noise, not drift)
+    bins = max(2, min(PSI_BINS, len(reference) // 10))
+    edges = np.quantile(reference, np.arange(1, bins) / bins) if len(reference) else np.array([])
+    cell = week_index * bins + np.searchsorted(edges, score)  # right-closed, as stats.psi
+    histogram = np.bincount(cell, minlength=len(weeks) * bins).reshape(len(weeks), bins)
+    expected = np.bincount(np.searchsorted(edges, reference), minlength=bins) / max(
+        len(reference), 1
+    )
+    sums = np.bincount(week_index, weights=score, minlength=len(weeks))
+    cumulative = np.vstack([np.zeros(bins), np.cumsum(histogram, axis=0)])
+    cumulative_sums = np.concatenate([[0.0], np.cumsum(sums)])
+    reference_mean = float(reference.mean()) if len(reference) else float("nan")
+    rows = []
+    for i, start in enumerate(weeks):
+        first = max(0, i - WINDOW_WEEKS + 1)
+        window = cumulative[i + 1] - cumulative[first]
+        n = int(window.sum())
+        enough = n >= MIN_SCORES and len(reference) >= MIN_SCORES
+        this = int(histogram[i].sum())
+        rows.append(
+            {
+                **key,
+                "week": start,
+                "scores": this,
+                "window_scores": n,
+                "reference_scores": len(reference),
+                "reference_until": weeks[min(REFERENCE_WEEKS, len(weeks)) - 1],
+                "in_reference": i < REFERENCE_WEEKS,
+                "psi": float(stats.psi_from_shares(expected, window / n)) if enough else None,
+                "psi_bins": bins if enough else None,
+                # what PSI reaches by chance alone at these volumes (its expectation under no
+                # drift, (bins - 1)(1/n_ref + 1/n_cur)): PSI means little until well above it
+                "psi_noise": (bins - 1) * (1 / len(reference) + 1 / n) if enough else None,
+                "mean_score": round(float(sums[i] / this), 12),
+                "mean_score_shift": round(
+                    float((cumulative_sums[i + 1] - cumulative_sums[first]) / n - reference_mean),
+                    12,
+                ),
+            }
+        )
+    return rows
 
 
 def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:

@@ -51,6 +51,7 @@ class Joined:
     late: pl.LazyFrame  # one row per (case, model version) whose predictions all came too late
     undecided: pl.LazyFrame  # one row per (case, model version) scored but never decided
     after_outcome: pl.LazyFrame  # one row per case decided only after its outcome was known
+    versions: pl.LazyFrame  # every model version that logged a prediction of the point
 
     def cached(self) -> Joined:
         """The same frames computed once (every number reads them many times)."""
@@ -58,7 +59,14 @@ class Joined:
         # group's last row" relies on (the streaming engine does not promise it), and it is the
         # faster of the two here (2.8 s against 8.2 s for 1M cases).
         frames = pl.collect_all(
-            [self.decided, self.paired, self.late, self.undecided, self.after_outcome],
+            [
+                self.decided,
+                self.paired,
+                self.late,
+                self.undecided,
+                self.after_outcome,
+                self.versions,
+            ],
             engine="in-memory",
         )
         return Joined(*(f.lazy() for f in frames))
@@ -159,7 +167,12 @@ def join(logs: Logs, segments: tuple[str, ...]) -> Joined:
         .agg(pl.col("predicted_at").last(), *(pl.col(s).drop_nulls().last() for s in segments))
     )
     return Joined(
-        decided=decided, paired=paired, late=late, undecided=undecided, after_outcome=after_outcome
+        decided=decided,
+        paired=paired,
+        late=late,
+        undecided=undecided,
+        after_outcome=after_outcome,
+        versions=logs.predictions.select("model_version").unique(),
     )
 
 

@@ -34,7 +34,7 @@ TABLES = (
     "numbers",
     "sequences",
     "evidence",
-    "cases",
+    "disagreements",
     "confusion",
     "calibration",
     "drift",
@@ -103,8 +103,14 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
     floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
     margin = float(point.policy.get("margin", DEFAULT_MARGIN))
     segments = list(point.segment_columns)
-    cases = joined.paired.collect().with_columns(
-        segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
+    # the case explorer shows disagreements: publish those (a few percent of all cases), with
+    # their explanations, and not every paired case
+    disagreements = (
+        joined.paired.filter(~pl.col("agree"))
+        .collect()
+        .with_columns(
+            segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
+        )
     )
     table = numbers(count(joined, point).collect(), point)
     sequence = sequences(joined, point, floor=floor, alpha=DEFAULT_ALPHA)
@@ -112,7 +118,9 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
         "numbers": table,
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
-        "cases": cases.drop(segments).sort("decided_at", "case_id", "model_version"),
+        "disagreements": disagreements.drop(segments).sort(
+            "decided_at", "case_id", "model_version"
+        ),
         "confusion": confusion(joined, point),
         "calibration": health.calibration(joined, point),
         "drift": health.drift(joined, point),
@@ -121,15 +129,18 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:
-    whole = computed["numbers"].filter(segment="all", period="all")
-    cases = computed["cases"]
+    whole = (
+        computed["numbers"]
+        .filter(segment="all", period="all")
+        .filter((pl.col("paired") > 0) | (pl.col("late_predictions") > 0))
+    )
     return PointSummary(
         point_id=point.point_id,
         decided=int(whole["decided"].cast(pl.Int64).max() or 0),  # type: ignore[arg-type]
-        paired=cases.height,
-        resolved=int(cases["resolved"].sum()),
+        paired=int(whole["paired"].sum()),
+        resolved=int(whole["resolved"].sum()),
         late_predictions=int(whole["late_predictions"].sum()),
-        versions=sorted(cases["model_version"].unique().to_list()),
+        versions=sorted(whole["model_version"].to_list()),
     )
 
 

@@ -91,3 +91,24 @@ def test_one_row_per_day_and_the_counts_only_grow(table: pl.DataFrame) -> None:
     assert table.select(*keys, "as_of").is_unique().all()
     grows = table.sort(*keys, "as_of").with_columns(step=pl.col("matured").diff().over(keys))
     assert (grows["step"].drop_nulls() > 0).all()
+
+
+def test_alarms_are_counted_on_the_day_they_fire(demo: Store, table: pl.DataFrame) -> None:
+    from shadow.track.sequences import _cusum
+
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    for site, version in (("kiel", "v1"), ("essen", "v1"), ("hamburg", "v2")):
+        query = STREAM.replace(
+            "SELECT (model = actual)::INT AS model_right,",
+            "SELECT timezone('Europe/Berlin', observed_at)::DATE AS day,"
+            " (model = actual)::INT AS model_right,",
+        )
+        stream = demo.frame(query, {"site": site, "version": version})
+        model = stream["model_right"].to_numpy()
+        _, alarm = _cusum(1 - model, np.zeros(len(model), dtype=np.int64))
+        expected = sorted(set(stream["day"].to_numpy()[alarm].tolist()))
+        rows = table.filter(segment="site", segment_value=site, model_version=version)
+        fired = rows.filter(pl.col("cusum_alarms") > 0)["as_of"].to_list()
+        assert fired == expected
+        assert rows["cusum_alarms"].sum() == alarm.sum()

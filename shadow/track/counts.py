@@ -18,7 +18,7 @@ import polars as pl
 from shadow.points import DecisionPoint
 from shadow.track.join import Joined
 
-PERIODS = {"day": None, "week": "1w", "month": "1mo", "all": "all"}
+PERIODS = ("day", "week", "month", "all")
 # Weekly rows also come as a rolling window: the cases decided in that week and the three before.
 ROLLING_WINDOW = "28d"
 BRIER_SCALE = 1e9
@@ -29,23 +29,31 @@ def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     """Every count, per version x segment x period, with period and cumulative scopes."""
     # every version that scored anything sees every decided case (its coverage may be 0)
     versions = joined.versions
+    # each case's day, week and month, worked out once (not once per segment column)
+    periods = _periods(point)
+    decided_frame = joined.decided.with_columns(periods).collect().lazy()
+    paired_frame = joined.paired.with_columns(periods).collect().lazy()
+    late_frame = joined.late.with_columns(periods).collect().lazy()
+    undecided_frame = (
+        joined.undecided.with_columns(decided_at=pl.col("predicted_at"))
+        .with_columns(periods)
+        .collect()
+        .lazy()
+    )
     per_period = []
     for segment in ("all", *point.segment_columns):
         for period in PERIODS:
-            keys = _keys(point, segment, period)
+            keys = _keys(segment, period)
             on = ["model_version", "segment_value", "period_start"]
             decided = (
-                joined.decided.with_columns(keys)
+                decided_frame.with_columns(keys)
                 .group_by("segment_value", "period_start")
                 .agg(_decided_counts(point))
             )
-            paired = joined.paired.with_columns(keys).group_by(on).agg(_paired_counts(point))
-            late = joined.late.with_columns(keys).group_by(on).agg(late_predictions=pl.len())
+            paired = paired_frame.with_columns(keys).group_by(on).agg(_paired_counts(point))
+            late = late_frame.with_columns(keys).group_by(on).agg(late_predictions=pl.len())
             undecided = (
-                joined.undecided.with_columns(decided_at=pl.col("predicted_at"))
-                .with_columns(keys)
-                .group_by(on)
-                .agg(scored_not_decided=pl.len())
+                undecided_frame.with_columns(keys).group_by(on).agg(scored_not_decided=pl.len())
             )
             frame = (
                 decided.join(versions, how="cross")
@@ -76,16 +84,19 @@ def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     ).sort("model_version", "segment", "segment_value", "period", "scope", "period_start")
 
 
-def _keys(point: DecisionPoint, segment: str, period: str) -> list[pl.Expr]:
-    """segment_value and period_start of a case from its decision time (in the point's timezone)."""
+def _periods(point: DecisionPoint) -> list[pl.Expr]:
+    """The day, week and month of a case's decision, in the point's timezone."""
     local = pl.col("decided_at").dt.convert_time_zone(point.timezone)
-    every = PERIODS[period]
-    if every == "all":
-        start = pl.lit(None, pl.Date)
-    elif every is None:
-        start = local.dt.date()
-    else:
-        start = local.dt.truncate(every).dt.date()
+    return [
+        local.dt.date().alias("_day"),
+        local.dt.truncate("1w").dt.date().alias("_week"),
+        local.dt.truncate("1mo").dt.date().alias("_month"),
+    ]
+
+
+def _keys(segment: str, period: str) -> list[pl.Expr]:
+    """segment_value and period_start of a case (its _day/_week/_month from _periods)."""
+    start = pl.lit(None, pl.Date) if period == "all" else pl.col(f"_{period}")
     value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
     return [value.alias("segment_value"), start.alias("period_start")]
 

@@ -34,53 +34,79 @@ CUSUM_H = 5.0
 def sequences(
     joined: Joined, point: DecisionPoint, *, floor: float, alpha: float = 0.05
 ) -> pl.DataFrame:
-    """One row per (version, segment, segment value, day an outcome matured): the state that day."""
-    resolved = joined.paired.filter(pl.col("resolved")).select(
-        "case_id",
-        "model_version",
-        "observed_at",
-        pl.col("model_right").cast(pl.Int8),
-        pl.col("person_right").cast(pl.Int8),
-        *point.segment_columns,
+    """One row per (version, segment, segment value, day an outcome matured): the state that day.
+
+    The resolved cases are sorted once by maturity (observed_at, then case id); each segment
+    column's streams are then a stable reordering of that by group, so no string sort repeats.
+    """
+    resolved = (
+        joined.paired.filter(pl.col("resolved"))
+        .select(
+            "case_id",
+            "model_version",
+            "observed_at",
+            pl.col("model_right").cast(pl.Int8),
+            pl.col("person_right").cast(pl.Int8),
+            *point.segment_columns,
+            as_of=pl.col("observed_at").dt.convert_time_zone(point.timezone).dt.date(),
+        )
+        .collect()
+        .sort("observed_at", "case_id")
     )
+    if resolved.is_empty():
+        return _empty()
     parts = [
-        resolved.with_columns(
-            segment=pl.lit(segment),
-            segment_value=pl.lit("all")
-            if segment == "all"
-            else pl.col(segment).fill_null("(none)"),
-        ).select(*GROUP, "case_id", "observed_at", "model_right", "person_right")
+        _segment_sequences(resolved, segment, point, floor=floor, alpha=alpha)
         for segment in ("all", *point.segment_columns)
     ]
-    stream = pl.concat(parts).collect().sort(*GROUP, "observed_at", "case_id")
-    if stream.is_empty():
-        return _empty()
-    groups = stream.select(pl.struct(GROUP).rle_id()).to_series().to_numpy()
-    model = stream["model_right"].to_numpy()
-    person = stream["person_right"].to_numpy()
+    return pl.concat(parts).sort(*GROUP, "as_of")
+
+
+def _segment_sequences(
+    resolved: pl.DataFrame, segment: str, point: DecisionPoint, *, floor: float, alpha: float
+) -> pl.DataFrame:
+    """The streams of one segment column (or "all"): every version x value, in maturity order."""
+    value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
+    keys = resolved.select("model_version", segment_value=value)
+    group_id = keys.select(pl.struct("model_version", "segment_value").rank("dense")).to_series()
+    order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept
+    groups = group_id.to_numpy()[order]
+    model = resolved["model_right"].to_numpy()[order].astype(np.int64)
+    person = resolved["person_right"].to_numpy()[order].astype(np.int64)
+    day = resolved["as_of"].to_physical().to_numpy()[order]
+    starts = np.r_[True, groups[1:] != groups[:-1]]
+    index = np.arange(len(groups))
+    first = np.maximum.accumulate(np.where(starts, index, 0))
+    model_correct = np.cumsum(model)
+    person_correct = np.cumsum(person)
+    before = np.where(first > 0, model_correct[first - 1], 0)
+    before_person = np.where(first > 0, person_correct[first - 1], 0)
     evalue = stats.beta_mixture_evalue_stream(model, floor, groups)
     cs = stats.prpl_eb_paired(model - person, alpha, groups)
     cusum, alarm = _cusum(1 - model, groups)
-    stream = stream.with_columns(
-        cusum=pl.Series(cusum),
-        cusum_alarm=pl.Series(alarm),
-        matured=pl.int_range(1, pl.len() + 1).over(GROUP),
-        model_correct=pl.col("model_right").cum_sum().over(GROUP),
-        person_correct=pl.col("person_right").cum_sum().over(GROUP),
-        accuracy_evalue=pl.Series(evalue),
-        accuracy_always_valid_p=pl.Series(stats.always_valid_p(evalue, groups)),
-        difference_cs_low=pl.Series(cs.low),
-        difference_cs_high=pl.Series(cs.high),
-        difference_lower=pl.Series(cs.lower),
-        as_of=pl.col("observed_at").dt.convert_time_zone(point.timezone).dt.date(),
-    )
-    return (
-        stream.group_by(*GROUP, "as_of", maintain_order=True)
-        .agg(pl.all().last(), cusum_alarms=pl.col("cusum_alarm").sum())
-        .drop("case_id", "observed_at", "model_right", "person_right", "cusum_alarm")
-        .with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha))
-        .sort(*GROUP, "as_of")
-    )
+    # the state at the end of each day: the last case of each (group, day), and the day's alarms
+    last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
+    run = np.cumsum(np.r_[True, last[:-1]]) - 1  # which (group, day) each case belongs to
+    alarms_that_day = np.bincount(run, weights=alarm, minlength=int(last.sum()))
+    pick = np.flatnonzero(last)
+    return pl.DataFrame(
+        {
+            "model_version": keys["model_version"].to_numpy()[order][pick],
+            "segment": np.full(len(pick), segment),
+            "segment_value": keys["segment_value"].to_numpy()[order][pick],
+            "as_of": resolved["as_of"].to_numpy()[order][pick],
+            "cusum": cusum[pick],
+            "matured": (index - first + 1)[pick],
+            "model_correct": (model_correct - before)[pick],
+            "person_correct": (person_correct - before_person)[pick],
+            "accuracy_evalue": evalue[pick],
+            "accuracy_always_valid_p": stats.always_valid_p(evalue, groups)[pick],
+            "difference_cs_low": cs.low[pick],
+            "difference_cs_high": cs.high[pick],
+            "difference_lower": cs.lower[pick],
+            "cusum_alarms": alarms_that_day.astype(np.uint32),
+        }
+    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), as_of=pl.col("as_of").cast(pl.Date))
 
 
 def _cusum(errors: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

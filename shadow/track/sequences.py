@@ -4,7 +4,8 @@ STATISTICS.md section 4: a sponsor looks every day, so a number that decides mus
 often it is looked at. For each model version and segment, the paired cases with a known outcome form
 an append-only stream ordered by the time their outcome was observed (the outcome of record's
 observed_at; ties by case id). Over that stream:
-- the one-sided beta-mixture e-value for "model accuracy <= floor" and its always-valid p-value;
+- the one-sided beta-mixture e-value for "model accuracy <= floor" and its always-valid p-value,
+  judged at each day's end (the looks);
 - the PrPl-EB confidence sequence for the paired difference (model accuracy minus person accuracy),
   two-sided, and its one-sided lower bound (the non-inferiority evidence).
 - the Bernoulli CUSUM on the model's errors (section 6.2): in-control error rate p0 = the model's
@@ -81,7 +82,6 @@ def _segment_sequences(
     person_correct = np.cumsum(person)
     before = np.where(first > 0, model_correct[first - 1], 0)
     before_person = np.where(first > 0, person_correct[first - 1], 0)
-    evalue = stats.beta_mixture_evalue_stream(model, floor, groups)
     cs = stats.prpl_eb_paired(model - person, alpha, groups)
     cusum, alarm = _cusum(1 - model, groups)
     # the state at the end of each day: the last case of each (group, day), and the day's alarms
@@ -89,24 +89,31 @@ def _segment_sequences(
     run = np.cumsum(np.r_[True, last[:-1]]) - 1  # which (group, day) each case belongs to
     alarms_that_day = np.bincount(run, weights=alarm, minlength=int(last.sum()))
     pick = np.flatnonzero(last)
+    # The e-value is judged at the looks, which are the days: at each day's end, from the counts
+    # (it depends on them only). The always-valid p takes the best e-value at any look so far;
+    # looking only at day ends can only make it larger (more cautious), never smaller.
+    matured = (index - first + 1)[pick]
+    correct = (model_correct - before)[pick]
+    evalue = stats.beta_mixture_evalue(correct, matured, floor)
+    named = keys.gather(order[pick])
     return pl.DataFrame(
         {
-            "model_version": keys["model_version"].to_numpy()[order][pick],
+            "model_version": named["model_version"],
             "segment": np.full(len(pick), segment),
-            "segment_value": keys["segment_value"].to_numpy()[order][pick],
-            "as_of": resolved["as_of"].to_numpy()[order][pick],
+            "segment_value": named["segment_value"],
+            "as_of": resolved["as_of"].gather(order[pick]),
             "cusum": cusum[pick],
-            "matured": (index - first + 1)[pick],
-            "model_correct": (model_correct - before)[pick],
+            "matured": matured,
+            "model_correct": correct,
             "person_correct": (person_correct - before_person)[pick],
-            "accuracy_evalue": evalue[pick],
-            "accuracy_always_valid_p": stats.always_valid_p(evalue, groups)[pick],
+            "accuracy_evalue": evalue,
+            "accuracy_always_valid_p": stats.always_valid_p(evalue, groups[pick]),
             "difference_cs_low": cs.low[pick],
             "difference_cs_high": cs.high[pick],
             "difference_lower": cs.lower[pick],
             "cusum_alarms": alarms_that_day.astype(np.uint32),
         }
-    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), as_of=pl.col("as_of").cast(pl.Date))
+    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha))
 
 
 def _cusum(errors: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

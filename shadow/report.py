@@ -165,6 +165,8 @@ def _version(row: dict[str, Any], numbers: pl.DataFrame) -> dict[str, Any]:
         "mcnemar_mid_p": row["mcnemar_mid_p"],
         "model_recall": _interval(row, "model_recall"),
         "person_recall": _interval(row, "person_recall"),
+        "model_specificity": _interval(row, "model_specificity"),
+        "person_specificity": _interval(row, "person_specificity"),
         "actual_positive": row.get("actual_positive"),
         "model_cost_per_case": row.get("model_cost_per_case"),
         "person_cost_per_case": row.get("person_cost_per_case"),
@@ -361,7 +363,8 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
         mr, hr = v["model_recall"], v["person_recall"]
         out.append(
             f"Of the {v['actual_positive']:,} cases that turned out positive, the model flagged"
-            f" {_pct(mr['value'])} ({_range(mr)}) and the people {_pct(hr['value'])} ({_range(hr)})."
+            f" {_pct(mr['value'])} ({_range(mr)}) and the people {_pct(hr['value'])} ({_range(hr)})"
+            + _specificity(v)
         )
     if v.get("model_cost_per_case") is not None:
         out.append(
@@ -375,6 +378,16 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
             f"{v['late_predictions']:,} predictions came after the decision and do not count."
         )
     return [" ".join(out)]
+
+
+def _specificity(v: dict[str, Any]) -> str:
+    ms, hs = v.get("model_specificity"), v.get("person_specificity")
+    if not ms or not hs:
+        return "."
+    return (
+        f"; of those that turned out negative, the model left {_pct(ms['value'])} alone"
+        f" ({_range(ms)}) and the people {_pct(hs['value'])} ({_range(hs)})."
+    )
 
 
 def _segment_table(segments: list[dict[str, Any]]) -> list[str]:

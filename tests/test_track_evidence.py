@@ -115,3 +115,6 @@ def test_expected_cost_per_case_matches_statistics_section_7() -> None:
     row = numbers(pl.DataFrame([counts]), point).row(0, named=True)
     assert row["model_cost_per_case"] == pytest.approx(0.62)
     assert row["person_cost_per_case"] == pytest.approx(1.08)
+    # the same table: of 950 negatives, the model left 830 alone and the people 870
+    assert row["model_specificity"] == pytest.approx(830 / 950)
+    assert row["person_specificity"] == pytest.approx(870 / 950)

@@ -86,6 +86,17 @@ def _binary(
     share("person_recall", col("person_true_positive"), col("actual_positive"))
     share("model_precision", col("model_true_positive"), col("model_positive_resolved"))
     share("person_precision", col("person_true_positive"), col("person_positive_resolved"))
+    # specificity: of the cases that turned out negative, the share each side left alone
+    resolved = (
+        col("both_right")
+        + col("model_right_person_wrong")
+        + col("person_right_model_wrong")
+        + col("both_wrong")
+    )
+    negative = resolved - col("actual_positive")
+    for side in ("model", "person"):
+        false_positive = col(f"{side}_positive_resolved") - col(f"{side}_true_positive")
+        share(f"{side}_specificity", negative - false_positive, negative)
     share("brier", col("brier_sum_e9") / BRIER_SCALE, col("brier_n"), interval=False)
     decided_negative = col("decided") - col("decided_positive")
     share(

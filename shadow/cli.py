@@ -636,7 +636,10 @@ def demo(db: Path, no_app: bool) -> None:
     for line in build_demo(db):
         click.echo(line)
     if not no_app:
-        click.echo("(The track-record app is not built yet; the store above is ready for it.)")
+        click.echo(
+            "The track-record app is not built yet; read the briefing with"
+            f" `shadow report --point pump-inspection --db {db}`."
+        )
 
 
 def main() -> None:

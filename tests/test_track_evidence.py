@@ -93,6 +93,7 @@ def test_expected_cost_per_case_matches_statistics_section_7() -> None:
         "agree": 900,
         "decided": 1000,
         "resolved_decided": 1000,
+        "resolved": 1000,
         "both_right": 800,
         "model_right_person_wrong": 100,
         "person_right_model_wrong": 50,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track.join import Joined
-
-GROUP = ["model_version", "segment", "segment_value"]
+from shadow.track.join import GROUP, Joined, segment_value
 
 
 def confusion(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
@@ -27,7 +25,7 @@ def confusion(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     }
     parts = []
     for segment in ("all", *point.segment_columns):
-        value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
+        value = segment_value(segment)
         for name, (row, column, keep) in tables.items():
             parts.append(
                 joined.paired.filter(keep)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track.join import Joined
+from shadow.track.join import Joined, segment_value
 
 PERIODS = ("day", "week", "month", "all")
 # Weekly rows also come as a rolling window: the cases decided in that week and the three before.
@@ -97,8 +97,7 @@ def _periods(point: DecisionPoint) -> list[pl.Expr]:
 def _keys(segment: str, period: str) -> list[pl.Expr]:
     """segment_value and period_start of a case (its _day/_week/_month from _periods)."""
     start = pl.lit(None, pl.Date) if period == "all" else pl.col(f"_{period}")
-    value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
-    return [value.alias("segment_value"), start.alias("period_start")]
+    return [segment_value(segment).alias("segment_value"), start.alias("period_start")]
 
 
 def _decided_counts(point: DecisionPoint) -> list[pl.Expr]:

@@ -23,12 +23,12 @@ import numpy as np
 import polars as pl
 
 from shadow.track import stats
+from shadow.track.join import GROUP
 
 DEFAULT_FLOOR = 0.85
 DEFAULT_MARGIN = 0.05
 DEFAULT_ALPHA = 0.05
 PACE_DAYS = 28
-GROUP = ["model_version", "segment", "segment_value"]
 
 
 def evidence(

@@ -16,21 +16,18 @@ Drift needs no outcome, so it warns first; calibration and accuracy confirm.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
 from shadow.track import stats
-from shadow.track.join import Joined
+from shadow.track.join import GROUP, Joined, segment_value
 
 CALIBRATION_BINS = 10
 REFERENCE_WEEKS = 4
 WINDOW_WEEKS = 4
 MIN_SCORES = 50
 PSI_BINS = 10
-GROUP = ["model_version", "segment", "segment_value"]
 _KEY = dict.fromkeys(GROUP, pl.String)
 CALIBRATION_SCHEMA = {
     **_KEY,
@@ -71,7 +68,7 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     scored = (
         joined.paired.filter(pl.col("resolved") & pl.col("score").is_not_null())
         .select(
-            *_segments(point),
+            *point.segment_columns,
             "model_version",
             p="score",
             y=(pl.col("actual_label") == point.positive_label).cast(pl.Float64),
@@ -84,7 +81,7 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     p, y = pl.col("p"), pl.col("y")
     parts = []
     for segment in ("all", *point.segment_columns):
-        part = scored.with_columns(segment=pl.lit(segment), segment_value=_value(segment))
+        part = scored.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
         per_bin = part.group_by(*GROUP, "bin").agg(
             bin_cases=pl.len(), observed_rate=y.mean(), mean_score=p.mean()
         )
@@ -132,7 +129,7 @@ def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     scored = (
         joined.paired.filter(pl.col("score").is_not_null())
         .select(
-            *_segments(point),
+            *point.segment_columns,
             "model_version",
             "score",
             week=pl.col("decided_at")
@@ -145,7 +142,7 @@ def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     rows: list[dict[str, object]] = []
     for segment in ("all", *point.segment_columns):
         part = scored.select(
-            "model_version", segment_value=_value(segment), week="week", score="score"
+            "model_version", segment_value=segment_value(segment), week="week", score="score"
         )
         for (version, value), frame in part.group_by("model_version", "segment_value"):
             rows += _drift_rows(
@@ -215,7 +212,7 @@ def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
         week=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.truncate("1w").dt.date(),
     )
     parts = [
-        resolved.with_columns(segment=pl.lit(segment), segment_value=_value(segment))
+        resolved.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
         .group_by("segment", "segment_value", "week")
         .agg(
             resolved=pl.len(),
@@ -225,26 +222,3 @@ def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
         for segment in ("all", *point.segment_columns)
     ]
     return pl.concat(parts).collect().sort("segment", "segment_value", "week")
-
-
-def _segments(point: DecisionPoint) -> list[str]:
-    return list(point.segment_columns)
-
-
-def _value(segment: str) -> pl.Expr:
-    return pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
-
-
-def _groups(
-    frame: pl.LazyFrame, point: DecisionPoint
-) -> Iterator[tuple[dict[str, str], pl.DataFrame]]:
-    """Each (version, segment, segment value) group of the frame, in a stable order."""
-    collected = frame.collect()
-    for segment in ("all", *point.segment_columns):
-        part = collected.with_columns(segment=pl.lit(segment), segment_value=_value(segment))
-        # sorted to the case, so that every float sum runs in the same order on every refresh
-        for key, group in part.sort(*GROUP, "case_id").group_by(GROUP, maintain_order=True):
-            yield dict(zip(GROUP, (str(k) for k in key), strict=True)), group
-
-
-__all__ = ["calibration", "delays", "drift"]

@@ -21,6 +21,16 @@ import polars as pl
 from shadow.points import DecisionPoint
 from shadow.store import Store
 
+# The key of every per-segment table: the model version, the segment column ("all" for the whole
+# point) and its value ("all", a value, or "(none)" for cases without one).
+GROUP = ("model_version", "segment", "segment_value")
+
+
+def segment_value(segment: str) -> pl.Expr:
+    """A case's value of the segment column `segment` ("all" for the whole point)."""
+    return pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
+
+
 # Where a paired case falls (DESIGN.md): known outcome or pending, agreeing or not, who was right.
 CELLS = (
     "both_right",

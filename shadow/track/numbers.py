@@ -41,7 +41,7 @@ def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
 
     a, b = col("both_right"), col("model_right_person_wrong")
     c, d = col("person_right_model_wrong"), col("both_wrong")
-    resolved = a + b + c + d
+    resolved = col("resolved")  # the four cells' sum (tested as such)
     share("model_accuracy", a + b, resolved)
     share("person_accuracy", a + c, resolved)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,13 +87,7 @@ def _binary(
     share("model_precision", col("model_true_positive"), col("model_positive_resolved"))
     share("person_precision", col("person_true_positive"), col("person_positive_resolved"))
     # specificity: of the cases that turned out negative, the share each side left alone
-    resolved = (
-        col("both_right")
-        + col("model_right_person_wrong")
-        + col("person_right_model_wrong")
-        + col("both_wrong")
-    )
-    negative = resolved - col("actual_positive")
+    negative = col("resolved") - col("actual_positive")
     for side in ("model", "person"):
         false_positive = col(f"{side}_positive_resolved") - col(f"{side}_true_positive")
         share(f"{side}_specificity", negative - false_positive, negative)
@@ -115,12 +109,7 @@ def _costs(
     [policy.costs] false_negative (a missed positive), false_positive (acting without need), and
     optionally true_positive / true_negative (the cost of acting or not when right).
     """
-    resolved = (
-        col("both_right")
-        + col("model_right_person_wrong")
-        + col("person_right_model_wrong")
-        + col("both_wrong")
-    )
+    resolved = col("resolved")
     actual = col("actual_positive")
     for side in ("model", "person"):
         tp = col(f"{side}_true_positive")

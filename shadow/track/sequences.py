@@ -24,9 +24,8 @@ import polars as pl
 
 from shadow.points import DecisionPoint
 from shadow.track import stats
-from shadow.track.join import Joined
+from shadow.track.join import GROUP, Joined, segment_value
 
-GROUP = ("model_version", "segment", "segment_value")
 REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
@@ -67,8 +66,7 @@ def _segment_sequences(
     resolved: pl.DataFrame, segment: str, point: DecisionPoint, *, floor: float, alpha: float
 ) -> pl.DataFrame:
     """The streams of one segment column (or "all"): every version x value, in maturity order."""
-    value = pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
-    keys = resolved.select("model_version", segment_value=value)
+    keys = resolved.select("model_version", segment_value=segment_value(segment))
     group_id = keys.select(pl.struct("model_version", "segment_value").rank("dense")).to_series()
     order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept
     groups = group_id.to_numpy()[order]

@@ -79,3 +79,20 @@ def load(store: Store) -> Callable[..., LoadSummary]:
         return summaries[0]
 
     return _load
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample deployment, loaded and refreshed once per session. Read it; copy it to change it."""
+    from shadow.demo import build_demo
+
+    db = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    list(build_demo(db))
+    return db
+
+
+@pytest.fixture(scope="module")
+def demo(demo_db: Path) -> Iterator[Store]:
+    """The sample deployment's store, open read-only for one test module."""
+    with Store.open(demo_db, read_only=True) as store:
+        yield store

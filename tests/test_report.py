@@ -11,20 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
-from shadow.demo import build_demo
 from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.report import briefing, render
 from shadow.snapshot import open_published
 from shadow.store import Store
 from shadow.track.refresh import refresh
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("report") / "demo.duckdb"
-    list(build_demo(db))
-    return db
 
 
 def whole(db: Path, segment: str = "all", value: str = "all") -> pl.DataFrame:

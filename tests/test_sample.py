@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from shadow.demo import SAMPLE, build_demo
+from shadow.demo import SAMPLE
 from shadow.store import Store
 
 RECORD = json.loads((SAMPLE / "generator_record.json").read_text())
@@ -30,14 +30,6 @@ def _generator() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    db = tmp_path_factory.mktemp("sample") / "demo.duckdb"
-    list(build_demo(db))
-    with Store.open(db, read_only=True) as store:
-        yield store
 
 
 # The joined cases: one row per (case, model version) with the decision, prediction and outcome of
@@ -118,7 +110,7 @@ def test_the_committed_sample_is_what_the_generator_writes(
 
 
 def test_the_sample_model_scores_next_weeks_cases_in_shadow(
-    regenerated: tuple[Path, dict[str, Any]], tmp_path: Path
+    regenerated: tuple[Path, dict[str, Any]], demo_db: Path, tmp_path: Path
 ) -> None:
     from click.testing import CliRunner
 
@@ -126,7 +118,7 @@ def test_the_sample_model_scores_next_weeks_cases_in_shadow(
 
     folder, _ = regenerated
     db = tmp_path / "demo.duckdb"
-    list(build_demo(db))
+    shutil.copyfile(demo_db, db)
     cases = folder / "cases-next-week.csv"
     n_cases = len(cases.read_text().splitlines()) - 1
     args = ["score", "--db", str(db), "--point", "pump-inspection", "--model-version", "v2"]

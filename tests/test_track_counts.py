@@ -5,13 +5,11 @@ The SQL below is written from DESIGN.md's joining rules, independently of the Po
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
-from shadow.demo import build_demo
 from shadow.points import get_point, parse_point
 from shadow.store import Store
 from shadow.track.counts import count
@@ -81,14 +79,6 @@ COLUMNS = [
     "disagree_resolved",
     "late_predictions",
 ]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    db = tmp_path_factory.mktemp("track") / "demo.duckdb"
-    list(build_demo(db))
-    with Store.open(db, read_only=True) as store:
-        yield store
 
 
 @pytest.fixture(scope="module")

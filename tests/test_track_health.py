@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -11,7 +12,6 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 
-from shadow.demo import build_demo
 from shadow.points import DecisionPoint, get_point
 from shadow.store import Store
 from shadow.track import health, stats
@@ -44,10 +44,8 @@ WHERE score IS NOT NULL
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, DecisionPoint, Joined]]:
-    db = tmp_path_factory.mktemp("health") / "demo.duckdb"
-    list(build_demo(db))
-    with Store.open(db, read_only=True) as store:
+def demo(demo_db: Path) -> Iterator[tuple[Store, DecisionPoint, Joined]]:
+    with Store.open(demo_db, read_only=True) as store:
         point = get_point(store, "pump-inspection")
         assert point is not None
         yield store, point, join(read_logs(store, point), point.segment_columns).cached()

@@ -14,19 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
-from shadow.demo import build_demo
 from shadow.points import get_point
 from shadow.snapshot import open_published
 from shadow.store import Store
 from shadow.track.join import read_logs
 from shadow.track.refresh import compute
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("refresh") / "demo.duckdb"
-    list(build_demo(db))  # the demo loads the sample and refreshes
-    return db
 
 
 def test_the_published_numbers_are_the_computed_ones(demo_db: Path) -> None:

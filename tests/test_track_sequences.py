@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import polars as pl
 import pytest
 
-from shadow.demo import build_demo
 from shadow.points import get_point
 from shadow.store import Store
 from shadow.track import stats
@@ -39,14 +36,6 @@ FROM decision JOIN prediction USING (case_id) JOIN outcome USING (case_id)
 WHERE site = $site
 ORDER BY observed_at, case_id
 """
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    db = tmp_path_factory.mktemp("seq") / "demo.duckdb"
-    list(build_demo(db))
-    with Store.open(db, read_only=True) as store:
-        yield store
 
 
 @pytest.fixture(scope="module")

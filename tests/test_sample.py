@@ -18,6 +18,7 @@ import pytest
 
 from shadow.demo import SAMPLE
 from shadow.store import Store
+from tests.records import RECORDS
 
 RECORD = json.loads((SAMPLE / "generator_record.json").read_text())
 
@@ -34,18 +35,8 @@ def _generator() -> ModuleType:
 
 # The joined cases: one row per (case, model version) with the decision, prediction and outcome of
 # record; weeks count from the shadow's first Monday.
-JOINED = """
-WITH outcome AS (
-    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
-    FROM outcomes GROUP BY case_id
-),
-decision AS (
-    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human, max(d.decided_at) AS decided_at,
-        any_value(d.segments ->> 'site') AS site
-    FROM decisions d LEFT JOIN outcome o USING (case_id)
-    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
-    GROUP BY d.case_id
-),
+JOINED = f"""
+{RECORDS},
 prediction AS (
     SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model
     FROM predictions p JOIN decision d USING (case_id)

@@ -15,19 +15,10 @@ from shadow.store import Store
 from shadow.track.counts import count
 from shadow.track.join import join, read_logs
 from tests.conftest import POINT_TOML
+from tests.records import RECORDS
 
-SQL = """
-WITH outcome AS (
-    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
-    FROM outcomes GROUP BY case_id
-),
-decision AS (
-    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human,
-        max(d.decided_at) AS decided_at, arg_max(d.segments ->> 'site', d.decided_at) AS site
-    FROM decisions d LEFT JOIN outcome o USING (case_id)
-    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
-    GROUP BY d.case_id
-),
+SQL = f"""
+{RECORDS},
 versions AS (SELECT DISTINCT model_version FROM predictions),
 in_time AS (
     SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model

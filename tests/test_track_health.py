@@ -16,20 +16,11 @@ from shadow.points import DecisionPoint, get_point
 from shadow.store import Store
 from shadow.track import health, stats
 from shadow.track.join import Joined, join, read_logs
+from tests.records import RECORDS
 
 # Paired cases of one version with their score, site, decision week (Berlin) and outcome, plain SQL.
-PAIRED = """
-WITH outcome AS (
-    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
-    FROM outcomes GROUP BY case_id
-),
-decision AS (
-    SELECT d.case_id, max(d.decided_at) AS decided_at,
-        arg_max(d.segments ->> 'site', d.decided_at) AS site
-    FROM decisions d LEFT JOIN outcome o USING (case_id)
-    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
-    GROUP BY d.case_id
-),
+PAIRED = f"""
+{RECORDS},
 prediction AS (
     SELECT p.case_id, arg_max(p.score, p.predicted_at) AS score
     FROM predictions p JOIN decision d USING (case_id)

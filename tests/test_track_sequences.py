@@ -11,20 +11,11 @@ from shadow.store import Store
 from shadow.track import stats
 from shadow.track.join import join, read_logs
 from shadow.track.sequences import sequences
+from tests.records import RECORDS
 
 # The paired resolved cases of one site and version, in maturity order, in plain SQL.
-STREAM = """
-WITH outcome AS (
-    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
-    FROM outcomes GROUP BY case_id
-),
-decision AS (
-    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human,
-        max(d.decided_at) AS decided_at, arg_max(d.segments ->> 'site', d.decided_at) AS site
-    FROM decisions d LEFT JOIN outcome o USING (case_id)
-    WHERE o.observed_at IS NULL OR d.decided_at < o.observed_at
-    GROUP BY d.case_id
-),
+STREAM = f"""
+{RECORDS},
 prediction AS (
     SELECT p.case_id, arg_max(p.predicted_label, p.predicted_at) AS model
     FROM predictions p JOIN decision d USING (case_id)

@@ -189,22 +189,18 @@ def snapshot() -> tuple[Path, str]:
 CHILD_ENV: dict[str, str] = dict(os.environ)
 
 
-def measure(mode: str, log: str, path: Path) -> dict[str, Any]:
-    """Spawn a fresh interpreter for one measurement and return what it reported.
+def run_child(args: list[str], what: str) -> dict[str, Any]:
+    """Run `python ARGS` in a fresh interpreter; return the JSON it printed last, plus other_cpu.
 
-    Also `other_cpu`: the share of the machine's CPU time that other processes used while the
-    child ran (machine busy time minus the child's own CPU time), to show interference.
+    other_cpu: the share of the machine's CPU time that other processes used while the child ran
+    (machine busy time minus the child's own CPU time), to show interference.
     """
     busy0, total0 = _busy_jiffies()
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--log", log, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=CHILD_ENV,
+        [sys.executable, *args], capture_output=True, text=True, check=False, env=CHILD_ENV
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{mode} run on {path} failed:\n{done.stderr[-4000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-4000:]}")
     # DuckDB may draw its progress bar on stdout too; the result is the last JSON line.
     line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
     result: dict[str, Any] = json.loads(line)
@@ -213,6 +209,18 @@ def measure(mode: str, log: str, path: Path) -> dict[str, Any]:
     other = (busy1 - busy0) / tick - result["cpu_seconds"]
     result["other_cpu"] = round(max(other, 0.0) / max((total1 - total0) / tick, 1e-9), 3)
     return result
+
+
+def measure(mode: str, log: str, path: Path) -> dict[str, Any]:
+    """Spawn a fresh interpreter for one measurement and return what it reported.
+
+    Also `other_cpu`: the share of the machine's CPU time that other processes used while the
+    child ran (machine busy time minus the child's own CPU time), to show interference.
+    """
+    return run_child(
+        [str(Path(__file__).resolve()), "--child", mode, "--log", log, str(path)],
+        f"{mode} run on {path}",
+    )
 
 
 def cpu_busy(seconds: float = 0.5) -> float:

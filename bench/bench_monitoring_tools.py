@@ -34,20 +34,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_refresh import RECORDS_SQL  # noqa: E402  (bench/ is not a package)
+
 DATA = HERE / "data"
 
-EXPORT_SQL = """
-WITH outcome AS (
-    SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
-    FROM outcomes WHERE point_id = $point GROUP BY case_id
-),
-decision AS (
-    SELECT d.case_id, arg_max(d.human_label, d.decided_at) AS human,
-        max(d.decided_at) AS decided_at, arg_max(d.segments ->> 'site', d.decided_at) AS site
-    FROM decisions AS d LEFT JOIN outcome AS o USING (case_id)
-    WHERE d.point_id = $point AND (o.observed_at IS NULL OR d.decided_at < o.observed_at)
-    GROUP BY d.case_id
-),
+EXPORT_SQL = (
+    RECORDS_SQL
+    + """,
 prediction AS (
     SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model,
         arg_max(p.score, p.predicted_at) AS score
@@ -60,6 +55,7 @@ SELECT p.model_version, d.site, timezone('Europe/Berlin', d.decided_at) AS decid
     (d.human = 'inspect')::INT AS person_label, (o.actual = 'inspect')::INT AS actual
 FROM prediction AS p JOIN decision AS d USING (case_id) JOIN outcome AS o USING (case_id)
 """
+)
 
 
 def _peak_mb() -> float:

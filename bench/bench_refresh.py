@@ -47,10 +47,11 @@ DATA = HERE / "data"
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import (  # noqa: E402  (bench/ is not a package)
-    _busy_jiffies,
+    CHILD_ENV,
     _cpu_seconds,
     _peak_mb,
     machine,
+    run_child,
     snapshot,
     wait_for_quiet,
 )
@@ -62,7 +63,7 @@ MODES = ("baseline", "refresh", "phases")
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 
 # The plain query: only the weekly x site counts and accuracies, with the records of DESIGN.md.
-BASELINE_SQL = """
+RECORDS_SQL = """
 WITH outcome AS (
     SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
     FROM outcomes WHERE point_id = $point GROUP BY case_id
@@ -73,7 +74,10 @@ decision AS (
     FROM decisions AS d LEFT JOIN outcome AS o USING (case_id)
     WHERE d.point_id = $point AND (o.observed_at IS NULL OR d.decided_at < o.observed_at)
     GROUP BY d.case_id
-),
+)"""
+BASELINE_SQL = (
+    RECORDS_SQL
+    + """,
 prediction AS (
     SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model
     FROM predictions AS p JOIN decision AS d USING (case_id)
@@ -96,6 +100,7 @@ FROM prediction AS p JOIN weekly AS w USING (case_id) JOIN decided AS n USING (s
 GROUP BY ALL
 ORDER BY ALL
 """
+)
 
 
 # --- the data and the store (made once per size, not timed) ------------------------------------
@@ -233,27 +238,8 @@ def child(mode: str, db: Path) -> None:
 # --- the parent ----------------------------------------------------------------------------------
 
 
-CHILD_ENV: dict[str, str] = dict(os.environ)
-
-
 def measure(mode: str, db: Path) -> dict[str, Any]:
-    busy0, total0 = _busy_jiffies()
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--child", mode, str(db)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=CHILD_ENV,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{mode} on {db} failed:\n{done.stderr[-4000:]}")
-    line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
-    result: dict[str, Any] = json.loads(line)
-    busy1, total1 = _busy_jiffies()
-    tick = os.sysconf("SC_CLK_TCK")
-    other = (busy1 - busy0) / tick - result["cpu_seconds"]
-    result["other_cpu"] = round(max(other, 0.0) / max((total1 - total0) / tick, 1e-9), 3)
-    return result
+    return run_child([str(Path(__file__).resolve()), "--child", mode, str(db)], f"{mode} on {db}")
 
 
 def med(runs: list[dict[str, Any]], key: str) -> float:

@@ -55,8 +55,8 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
                 f"{point_id} has no segment column {name!r}",
                 hint="its segment columns are " + (", ".join(point["segments"]) or "(none)"),
             )
-        where = {"point_id": point_id, "segment": name, "segment_value": value}
-        numbers = _table(published, "numbers").filter(**where)
+        everything = _table(published, "numbers").filter(point_id=point_id)
+        numbers = everything.filter(segment=name, segment_value=value)
         missing = sorted(NEEDED - set(numbers.columns)) if not numbers.is_empty() else []
         if missing or not {"evidence", "sequences"} <= set(published.tables()):
             raise ShadowError(
@@ -65,22 +65,14 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
                 hint="run `shadow refresh` to compute them again",
             )
         if name != "all" and numbers.is_empty():
-            values = (
-                _table(published, "numbers")
-                .filter(point_id=point_id, segment=name)["segment_value"]
-                .unique()
-                .sort()
-                .to_list()
-            )
+            values = everything.filter(segment=name)["segment_value"].unique().sort().to_list()
             raise ShadowError(
                 f"{point_id} has no cases with {name} = {value!r}",
                 hint=f"the values of {name} are " + ", ".join(values[:20]),
             )
         evidence = _table(published, "evidence").filter(point_id=point_id)
         selective = (
-            _table(published, "numbers")
-            .filter(point_id=point_id, period="all")
-            .filter(pl.col("selective_labels"))
+            everything.filter(period="all").filter(pl.col("selective_labels"))
             if "selective_labels" in numbers.columns
             else pl.DataFrame()
         )

@@ -179,9 +179,10 @@ def run_refresh(db: Path) -> dict[str, Any]:
 def run_phases(db: Path) -> dict[str, Any]:
     """The refresh itself, with its steps timed: each function refresh.py calls is wrapped.
 
-    Wraps read_logs, Joined.cached (the join, collected), count (collected inside the timer),
-    numbers, sequences, evidence, the health tables and publish, wherever refresh.py has them;
-    "other" is the rest (the cases table, concatenating, the summary).
+    Wraps read_joined (the records of record, in DuckDB), Joined.cached (the rest of the join, in
+    Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
+    timer), numbers, sequences, evidence, confusion, the health tables and publish; "other" is
+    the rest (disagreements, concatenating, the summary).
     """
     import functools
 
@@ -206,14 +207,13 @@ def run_phases(db: Path) -> dict[str, Any]:
 
         return wrapper
 
-    for name in ("read_logs", "count", "numbers", "sequences", "evidence", "publish"):
-        if hasattr(r, name):
-            setattr(r, name, timed(name, getattr(r, name), collect=name == "count"))
-    if hasattr(r, "health"):
-        for name in ("calibration", "drift", "delays"):
-            if hasattr(r.health, name):
-                setattr(r.health, name, timed(name, getattr(r.health, name)))
-    join_module.Joined.cached = timed("join", join_module.Joined.cached)  # type: ignore[method-assign]
+    for name in ("read_joined", "numbers", "sequences", "evidence", "confusion", "publish"):
+        setattr(r, name, timed(name, getattr(r, name)))
+    r.counts.partial = timed("counts (partial)", r.counts.partial)
+    r.counts.rollup = timed("counts (rollup)", r.counts.rollup, collect=True)
+    for name in ("calibration", "drift", "delays"):
+        setattr(r.health, name, timed(name, getattr(r.health, name)))
+    join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
     started = time.perf_counter()
     summary = r.refresh(db)
     seconds = time.perf_counter() - started

@@ -20,7 +20,8 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,25 +90,29 @@ def publish(
             f"Cannot publish beside {db}: the folder {folder} does not exist",
             hint="create the store first with `shadow init`",
         )
-    hashes = {name: table_hash(frame) for name, frame in tables.items()}
     published_at = datetime.now(UTC)
-    meta.update(
-        published_at=published_at,
-        shadow_version=_version(),
-        content_hash=content_hash(hashes),
-        snapshot_format=SNAPSHOT_FORMAT,
-    )
-    with _publishing(folder):
-        _remove_temporaries(target)
-        temp = folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-        try:
-            _write(temp, tables, hashes, meta)
-            _fsync(temp)
-            os.replace(temp, target)
-            _fsync(folder)
-        except BaseException:
-            _remove(temp)
-            raise
+    meta.update(published_at=published_at, shadow_version=_version())
+    # the tables are hashed on another thread while they are written (both mostly run outside
+    # Python's lock, in Polars, hashlib and DuckDB)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(lambda: {name: table_hash(f) for name, f in tables.items()})
+
+        def hashed() -> dict[str, str]:
+            hashes = pending.result()
+            meta.update(content_hash=content_hash(hashes), snapshot_format=SNAPSHOT_FORMAT)
+            return hashes
+
+        with _publishing(folder):
+            _remove_temporaries(target)
+            temp = folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            try:
+                _write(temp, tables, hashed, meta)
+                _fsync(temp)
+                os.replace(temp, target)
+                _fsync(folder)
+            except BaseException:
+                _remove(temp)
+                raise
     return PublishResult(
         path=target,
         published_at=published_at,
@@ -203,9 +208,10 @@ def _fsync(path: Path) -> None:
 def _write(
     temp: Path,
     tables: Mapping[str, pl.DataFrame],
-    hashes: Mapping[str, str],
+    hashed: Callable[[], Mapping[str, str]],
     meta: Mapping[str, Any],
 ) -> None:
+    """Write the tables, then (once `hashed` gives their hashes and completes the meta) the rest."""
     con = duckdb.connect(str(temp))
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -213,6 +219,7 @@ def _write(
         for name, frame in tables.items():
             _create(con, name, frame)
             columns += _column_rows(name, frame)
+        hashes = hashed()
         meta_frame = pl.DataFrame({key: [value] for key, value in meta.items()})
         _create(con, "_meta", meta_frame)
         columns += _column_rows("_meta", meta_frame)

@@ -13,7 +13,7 @@ import pytest
 from shadow.points import get_point, parse_point
 from shadow.store import Store
 from shadow.track.counts import count
-from shadow.track.join import join, read_logs
+from shadow.track.join import read_joined
 from tests.conftest import POINT_TOML
 from tests.records import RECORDS
 
@@ -76,7 +76,7 @@ COLUMNS = [
 def counts(demo: Store) -> pl.DataFrame:
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    return count(join(read_logs(demo, point), point.segment_columns).cached(), point).collect()
+    return count(read_joined(demo, point).cached(), point).collect()
 
 
 def test_weekly_counts_per_site_equal_plain_sql(demo: Store, counts: pl.DataFrame) -> None:
@@ -163,7 +163,7 @@ def test_a_hand_worked_case_set() -> None:
         if log == "outcomes":
             frame = frame.drop("site")
         ingest_into(store, log, plan_sources(frame), point="pump-inspection", now=t(20))
-    got = count(join(read_logs(store, point), point.segment_columns), point).collect()
+    got = count(read_joined(store, point), point).collect()
     row = got.filter(segment="all", period="month", scope="period").to_dicts()
     assert len(row) == 1
     r = row[0]
@@ -281,7 +281,7 @@ def test_confusion_tables_agree_with_the_counts(demo: Store, counts: pl.DataFram
 
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    table = confusion(join(read_logs(demo, point), point.segment_columns), point)
+    table = confusion(read_joined(demo, point), point)
     whole = counts.filter(period="all")
     for row in whole.iter_rows(named=True):
         cells = table.filter(

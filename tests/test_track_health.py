@@ -15,7 +15,7 @@ from sklearn.metrics import brier_score_loss
 from shadow.points import DecisionPoint, get_point
 from shadow.store import Store
 from shadow.track import health, stats
-from shadow.track.join import Joined, join, read_logs
+from shadow.track.join import Joined, read_joined
 from tests.records import RECORDS
 
 # Paired cases of one version with their score, site, decision week (Berlin) and outcome, plain SQL.
@@ -39,7 +39,7 @@ def demo(demo_db: Path) -> Iterator[tuple[Store, DecisionPoint, Joined]]:
     with Store.open(demo_db, read_only=True) as store:
         point = get_point(store, "pump-inspection")
         assert point is not None
-        yield store, point, join(read_logs(store, point), point.segment_columns).cached()
+        yield store, point, read_joined(store, point).cached()
 
 
 def test_calibration_equals_sklearn(demo: tuple[Store, DecisionPoint, Joined]) -> None:

@@ -30,7 +30,7 @@ from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import parse_point
 from shadow.store import Store
 from shadow.track.counts import BRIER_SCALE, KEYS, count
-from shadow.track.join import join, read_logs
+from shadow.track.join import read_joined
 from shadow.track.numbers import numbers
 from shadow.track.sequences import GROUP, sequences
 from tests.conftest import POINT_TOML, register
@@ -209,7 +209,7 @@ class Track:
 
 def track(store: Store) -> Track:
     """The track record as `shadow refresh` computes it."""
-    joined = join(read_logs(store, POINT), POINT.segment_columns).cached()
+    joined = read_joined(store, POINT).cached()
     counts = count(joined, POINT).collect()
     return Track(
         counts=counts.sort(SCOPE_KEYS),

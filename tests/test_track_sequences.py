@@ -9,7 +9,7 @@ import pytest
 from shadow.points import get_point
 from shadow.store import Store
 from shadow.track import stats
-from shadow.track.join import join, read_logs
+from shadow.track.join import read_joined
 from shadow.track.sequences import sequences
 from tests.records import RECORDS
 
@@ -33,7 +33,7 @@ ORDER BY observed_at, case_id
 def table(demo: Store) -> pl.DataFrame:
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    return sequences(join(read_logs(demo, point), point.segment_columns), point, floor=0.85)
+    return sequences(read_joined(demo, point), point, floor=0.85)
 
 
 @pytest.mark.parametrize(("site", "version"), [("kiel", "v1"), ("essen", "v2")])

@@ -23,14 +23,29 @@ def confusion(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
         "person": ("actual_label", "human_label", pl.col("resolved")),
         "agreement": ("human_label", "predicted_label", pl.lit(True)),
     }
+    # the cases per (version, segment columns' values, the three labels), once; every table of
+    # every segment column is then a sum over those few rows
+    finest = (
+        joined.paired.group_by(
+            "model_version",
+            *point.segment_columns,
+            "predicted_label",
+            "human_label",
+            "actual_label",
+            "resolved",
+        )
+        .agg(cases=pl.len())
+        .collect()
+        .lazy()
+    )
     parts = []
     for segment in ("all", *point.segment_columns):
         value = segment_value(segment)
         for name, (row, column, keep) in tables.items():
             parts.append(
-                joined.paired.filter(keep)
+                finest.filter(keep)
                 .group_by("model_version", value.alias("segment_value"), row, column)
-                .agg(cases=pl.len())
+                .agg(pl.col("cases").sum())
                 .select(
                     "model_version",
                     pl.lit(segment).alias("segment"),

@@ -13,6 +13,8 @@ tests are computed from these counts afterwards (numbers.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from shadow.points import DecisionPoint
@@ -27,39 +29,84 @@ KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
 
 def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     """Every count, per version x segment x period, with period and cumulative scopes."""
-    # every version that scored anything sees every decided case (its coverage may be 0)
-    versions = joined.versions
-    # each case's day, week and month, worked out once (not once per segment column)
-    periods = _periods(point)
-    decided_frame = joined.decided.with_columns(periods).collect().lazy()
-    paired_frame = joined.paired.with_columns(periods).collect().lazy()
-    late_frame = joined.late.with_columns(periods).collect().lazy()
-    undecided_frame = (
-        joined.undecided.with_columns(decided_at=pl.col("predicted_at"))
-        .with_columns(periods)
-        .collect()
-        .lazy()
+    versions = joined.versions.collect()["model_version"].to_list()
+    return rollup(partial(joined, point), versions, point)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The counts at their finest grain: per (version,) segment columns' values and day.
+
+    Every count is additive, so the counts of parts of the cases add up to those of all of them
+    (combine), and every segment x period is a sum over these rows (rollup): the cases themselves
+    are read once, whatever the number of segment columns and periods.
+    """
+
+    decided: pl.DataFrame  # per (<segment columns>, _day)
+    by_version: pl.DataFrame  # per (model_version, <segment columns>, _day)
+
+
+def partial(joined: Joined, point: DecisionPoint) -> Partial:
+    """The finest-grain counts of these joined cases."""
+    keys = ["model_version", *point.segment_columns, "_day"]
+    decided, paired, late, undecided = pl.collect_all(
+        [
+            joined.decided.group_by(*point.segment_columns, "_day").agg(_decided_counts(point)),
+            joined.paired.group_by(keys).agg(_paired_counts(point)),
+            joined.late.group_by(keys).agg(late_predictions=pl.len()),
+            # a case scored but never decided counts on the day it was scored
+            joined.undecided.with_columns(
+                _day=pl.col("predicted_at").dt.convert_time_zone(point.timezone).dt.date()
+            )
+            .group_by(keys)
+            .agg(scored_not_decided=pl.len()),
+        ]
     )
+    by_version = paired
+    for other in (late, undecided):
+        by_version = by_version.join(other, on=keys, how="full", coalesce=True, nulls_equal=True)
+    return Partial(decided, by_version)
+
+
+def combine(parts: list[Partial], point: DecisionPoint) -> Partial:
+    """The counts of all the parts' cases together."""
+    segments = list(point.segment_columns)
+
+    def summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        if len(frames) == 1:
+            return frame
+        return frame.group_by(keys).agg(pl.exclude(keys).sum())
+
+    return Partial(
+        summed([p.decided for p in parts], [*segments, "_day"]),
+        summed([p.by_version for p in parts], ["model_version", *segments, "_day"]),
+    )
+
+
+def rollup(finest: Partial, versions: list[str], point: DecisionPoint) -> pl.LazyFrame:
+    """Every count per version x segment x period (scopes period, cumulative, rolling)."""
+    # every version that scored anything sees every decided case (its coverage may be 0)
+    version_frame = pl.LazyFrame({"model_version": versions}, schema={"model_version": pl.String})
+    decided_frame, version_counts = finest.decided.lazy(), finest.by_version.lazy()
     per_period = []
+    on = ["model_version", "segment_value", "period_start"]
     for segment in ("all", *point.segment_columns):
         for period in PERIODS:
+            # the keys as columns first: grouping an empty frame by a literal would give a row
             keys = _keys(segment, period)
-            on = ["model_version", "segment_value", "period_start"]
+            drop = [*point.segment_columns, "_day"]
             decided = (
                 decided_frame.with_columns(keys)
+                .drop(drop)
                 .group_by("segment_value", "period_start")
-                .agg(_decided_counts(point))
+                .agg(pl.all().sum())
             )
-            paired = paired_frame.with_columns(keys).group_by(on).agg(_paired_counts(point))
-            late = late_frame.with_columns(keys).group_by(on).agg(late_predictions=pl.len())
-            undecided = (
-                undecided_frame.with_columns(keys).group_by(on).agg(scored_not_decided=pl.len())
+            by_version = (
+                version_counts.with_columns(keys).drop(drop).group_by(on).agg(pl.all().sum())
             )
-            frame = (
-                decided.join(versions, how="cross")
-                .join(paired, on=on, how="full", coalesce=True, nulls_equal=True)
-                .join(late, on=on, how="full", coalesce=True, nulls_equal=True)
-                .join(undecided, on=on, how="full", coalesce=True, nulls_equal=True)
+            frame = decided.join(version_frame, how="cross").join(
+                by_version, on=on, how="full", coalesce=True, nulls_equal=True
             )
             per_period.append(frame.with_columns(segment=pl.lit(segment), period=pl.lit(period)))
     counts = pl.concat(per_period, how="diagonal_relaxed").with_columns(
@@ -84,19 +131,15 @@ def count(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     ).sort("model_version", "segment", "segment_value", "period", "scope", "period_start")
 
 
-def _periods(point: DecisionPoint) -> list[pl.Expr]:
-    """The day, week and month of a case's decision, in the point's timezone."""
-    local = pl.col("decided_at").dt.convert_time_zone(point.timezone)
-    return [
-        local.dt.date().alias("_day"),
-        local.dt.truncate("1w").dt.date().alias("_week"),
-        local.dt.truncate("1mo").dt.date().alias("_month"),
-    ]
-
-
 def _keys(segment: str, period: str) -> list[pl.Expr]:
-    """segment_value and period_start of a case (its _day/_week/_month from _periods)."""
-    start = pl.lit(None, pl.Date) if period == "all" else pl.col(f"_{period}")
+    """segment_value and period_start of a finest-grain row (its _day)."""
+    day = pl.col("_day")
+    start = {
+        "day": day,
+        "week": day.dt.truncate("1w"),
+        "month": day.dt.truncate("1mo"),
+        "all": pl.lit(None, pl.Date),
+    }[period]
     return [segment_value(segment).alias("segment_value"), start.alias("period_start")]
 
 

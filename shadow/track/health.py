@@ -79,18 +79,42 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
     scored = scored.with_columns(bin=pl.Series(np.searchsorted(edges, scored["p"].to_numpy())))
     p, y = pl.col("p"), pl.col("y")
+    # the sums each bin needs, once per (version, segment columns' values, bin); every segment
+    # column's groups are then sums of those few rows
+    finest = scored.group_by("model_version", *point.segment_columns, "bin").agg(
+        n=pl.len(),
+        sum_y=y.sum(),
+        sum_p=p.sum(),
+        sum_squares=((p - y) ** 2).sum(),
+        _num=((y - p) * (1 - 2 * p)).sum(),
+        _var=((1 - 2 * p) ** 2 * p * (1 - p)).sum(),
+    )
+    sums = pl.exclude("model_version", "segment", "segment_value", "bin", *point.segment_columns)
     parts = []
     for segment in ("all", *point.segment_columns):
-        part = scored.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
-        per_bin = part.group_by(*GROUP, "bin").agg(
-            bin_cases=pl.len(), observed_rate=y.mean(), mean_score=p.mean()
+        part = finest.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
+        per_bin = (
+            part.group_by(*GROUP, "bin")
+            .agg(sums.sum())
+            .select(
+                *GROUP,
+                "bin",
+                bin_cases="n",
+                observed_rate=pl.col("sum_y") / pl.col("n"),
+                mean_score=pl.col("sum_p") / pl.col("n"),
+            )
         )
-        per_group = part.group_by(GROUP).agg(
-            cases=pl.len(),
-            brier=((p - y) ** 2).mean(),
-            _num=((y - p) * (1 - 2 * p)).sum(),
-            _var=((1 - 2 * p) ** 2 * p * (1 - p)).sum(),
-            calibration_in_the_large=p.mean() - y.mean(),
+        per_group = (
+            part.group_by(GROUP)
+            .agg(sums.sum())
+            .select(
+                *GROUP,
+                "_num",
+                "_var",
+                cases="n",
+                brier=pl.col("sum_squares") / pl.col("n"),
+                calibration_in_the_large=(pl.col("sum_p") - pl.col("sum_y")) / pl.col("n"),
+            )
         )
         ece = (
             per_bin.join(per_group.select(*GROUP, "cases"), on=GROUP)
@@ -132,10 +156,7 @@ def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
             *point.segment_columns,
             "model_version",
             "score",
-            week=pl.col("decided_at")
-            .dt.convert_time_zone(point.timezone)
-            .dt.truncate("1w")
-            .dt.date(),
+            week=pl.col("_day").dt.truncate("1w"),
         )
         .collect()
     )
@@ -207,9 +228,11 @@ def _drift_rows(
 def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     """Days from decision to outcome of record, per segment and week of decision (resolved cases)."""
     days = (pl.col("observed_at") - pl.col("decided_at")).dt.total_seconds() / 86400
-    resolved = joined.decided.filter(pl.col("observed_at").is_not_null()).with_columns(
-        days=days,
-        week=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.truncate("1w").dt.date(),
+    resolved = (
+        joined.decided.filter(pl.col("observed_at").is_not_null())
+        .select(*point.segment_columns, days=days, week=pl.col("_day").dt.truncate("1w"))
+        .collect()
+        .lazy()
     )
     parts = [
         resolved.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))

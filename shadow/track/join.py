@@ -8,7 +8,8 @@ DESIGN.md, "Joining: which rows count":
   decision of record; a version whose every prediction came after the decision was not shadowing
   it: the case is counted as a late prediction for that version, not as paired.
 
-Every function here takes and returns LazyFrames; nothing is collected.
+DuckDB picks the records (SQL in sql/track/, as DESIGN.md words them); Polars joins them and works
+out each paired case's cell. Nothing is collected here.
 """
 
 from __future__ import annotations
@@ -43,16 +44,6 @@ CELLS = (
 
 
 @dataclass(frozen=True)
-class Logs:
-    """The three logs of one decision point, segment columns decoded from JSON."""
-
-    predictions: pl.LazyFrame  # case_id, predicted_at, model, model_version, predicted_label,
-    # score, explanation, <segment columns>
-    decisions: pl.LazyFrame  # case_id, decided_at, human_label, decided_by, <segment columns>
-    outcomes: pl.LazyFrame  # case_id, observed_at, actual_label
-
-
-@dataclass(frozen=True)
 class Joined:
     """The joined logs: what the numbers are computed from."""
 
@@ -63,126 +54,120 @@ class Joined:
     after_outcome: pl.LazyFrame  # one row per case decided only after its outcome was known
     versions: pl.LazyFrame  # every model version that logged a prediction of the point
 
+    def frames(self) -> tuple[pl.LazyFrame, ...]:
+        """The six frames, in field order."""
+        return (
+            self.decided,
+            self.paired,
+            self.late,
+            self.undecided,
+            self.after_outcome,
+            self.versions,
+        )
+
     def cached(self) -> Joined:
         """The same frames computed once (every number reads them many times)."""
-        # The in-memory engine keeps each group's rows in input order, which "sort, then take a
-        # group's last row" relies on (the streaming engine does not promise it), and it is the
-        # faster of the two here (2.8 s against 8.2 s for 1M cases).
-        frames = pl.collect_all(
-            [
-                self.decided,
-                self.paired,
-                self.late,
-                self.undecided,
-                self.after_outcome,
-                self.versions,
-            ],
-            engine="in-memory",
+        return Joined(*(f.lazy() for f in pl.collect_all(self.frames())))
+
+    def select(self, paired: list[str], decided: list[str]) -> Joined:
+        """Only these columns of the paired and decided cases (what the later steps read)."""
+        return Joined(
+            self.decided.select(decided),
+            self.paired.select(paired),
+            self.late,
+            self.undecided,
+            self.after_outcome,
+            self.versions,
         )
-        return Joined(*(f.lazy() for f in frames))
 
 
-def read_logs(store: Store, point: DecisionPoint) -> Logs:
-    """Read the point's three logs from the store (sql/track/*.sql).
+def concat(parts: list[Joined]) -> Joined:
+    """The parts of one point's cases (see read_joined) as one Joined."""
 
-    DuckDB decodes the segments JSON into one text column per segment column of the point
-    (json_transform), so Polars never parses JSON text.
+    def joined(name: str) -> pl.LazyFrame:
+        frames: list[pl.LazyFrame] = [getattr(p, name) for p in parts]
+        return pl.concat(frames, how="vertical_relaxed")
+
+    return Joined(
+        decided=joined("decided"),
+        paired=joined("paired"),
+        late=joined("late"),
+        undecided=joined("undecided"),
+        after_outcome=joined("after_outcome"),
+        versions=parts[0].versions,
+    )
+
+
+def parts_of(store: Store, point: DecisionPoint, cases_per_part: int) -> tuple[int, list[str]]:
+    """Into how many parts to split the point's cases, and every model version it has."""
+    from shadow import sql
+
+    versions, decisions = store.rows(sql.read("track", "versions"), {"point": point.point_id})[0]
+    return max(1, -(-int(decisions) // max(cases_per_part, 1))), list(versions or [])
+
+
+def read_joined(
+    store: Store,
+    point: DecisionPoint,
+    part: tuple[int, int] = (0, 1),
+    versions: list[str] | None = None,
+) -> Joined:
+    """Join the point's three logs (one part of its cases): DESIGN.md's records, then the cells.
+
+    DuckDB picks the records of record (sql/track/*_of_record.sql; it streams and spills, and the
+    cases are split into parts by a hash of the case id so that memory stays bounded); Polars joins
+    each case's predictions of record to its decision and outcome and works out where it falls.
     """
     from shadow import sql
 
     segments = list(point.segment_columns)
     # the segments' shape for json_transform; {"_": ...} when the point has none (dropped below)
     shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
-    params = {"point": point.point_id}
+    params = {"point": point.point_id, "part": part[0], "parts": part[1]}
 
-    def decoded(log: str) -> pl.LazyFrame:
-        frame = store.frame(sql.read("track", log), {**params, "segments": shape}).lazy()
-        return frame.unnest("segments") if segments else frame.drop("segments")
+    def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
+        lazy = frame.lazy()
+        return lazy.unnest("segments") if segments else lazy.drop("segments")
 
-    return Logs(
-        predictions=decoded("predictions"),
-        decisions=decoded("decisions"),
-        outcomes=store.frame(sql.read("track", "outcomes"), params).lazy(),
-    )
+    store.execute(sql.read("track", "outcome_of_record"), params)
+    store.execute(sql.read("track", "decision_of_record"), params)
+    cases = decoded(store.frame(sql.read("track", "decided"), {"segments": shape}))
+    predictions = store.frame(sql.read("track", "prediction_of_record"), params).lazy()
+    undecided = decoded(store.frame(sql.read("track", "undecided"), {**params, "segments": shape}))
+    if versions is None:
+        versions = parts_of(store, point, 1)[1]
+    return join(cases, predictions, undecided, versions, point)
 
 
-def _latest(frame: pl.LazyFrame, by: str | list[str], time: str) -> pl.LazyFrame:
-    """Per `by`: every other column from the row with the latest `time`, and how many rows.
+def join(
+    cases: pl.LazyFrame,
+    predictions: pl.LazyFrame,
+    undecided: pl.LazyFrame,
+    versions: list[str],
+    point: DecisionPoint,
+) -> Joined:
+    """Each case's predictions of record with its decision and outcome of record, and the cells.
 
-    Sorting once by time and taking each group's last row keeps Polars on its fast aggregations
-    (a sort_by inside the aggregation sorts every group on its own, millions of times).
+    Every decided case also gets `_day`, the day of its decision in the point's timezone, worked
+    out once here for the counts and the health tables (converting time zones is slow).
     """
-    keys = [by] if isinstance(by, str) else by
-    return (
-        frame.sort(time, maintain_order=True)
-        .group_by(keys)
-        .agg(pl.exclude(keys).last(), _rows=pl.len())
+    decided = cases.filter(pl.col("decision_rows") > 0).with_columns(
+        _day=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.date()
     )
-
-
-def outcome_of_record(outcomes: pl.LazyFrame) -> pl.LazyFrame:
-    """Per case: the latest outcome, and how many outcome rows there were (corrections + 1)."""
-    return _latest(
-        outcomes.select("case_id", "actual_label", "observed_at"), "case_id", "observed_at"
-    ).rename({"_rows": "outcome_rows"})
-
-
-def join(logs: Logs, segments: tuple[str, ...]) -> Joined:
-    """Join the logs into decided cases, paired (case, version) rows, and what could not pair."""
-    outcome = outcome_of_record(logs.outcomes)
-    decisions = logs.decisions.join(
-        outcome.select("case_id", "observed_at"), on="case_id", how="left"
-    )
-    in_time = pl.col("observed_at").is_null() | (pl.col("decided_at") < pl.col("observed_at"))
-    counted = decisions.filter(in_time).drop("observed_at")
-    ignored = decisions.filter(~in_time).group_by("case_id").agg(changed_after_outcome=pl.len())
-    decision = _latest(counted, "case_id", "decided_at").rename({"_rows": "decision_rows"})
-    decided = (
-        decision.join(outcome, on="case_id", how="left")
-        .join(ignored, on="case_id", how="left")
-        .with_columns(pl.col("changed_after_outcome").fill_null(0))
-    )
-    after_outcome = ignored.join(decision, on="case_id", how="anti")
-
-    # Predictions of decided cases, each with its case's decision (one join). Per (case, version),
-    # sorted so that the last row is the latest prediction in time (at or before the decision of
-    # record) if there is one, else the latest late one: one aggregation gives both.
-    prediction_columns = ["predicted_at", "model", "predicted_label", "score", "explanation"]
-    on_time = pl.col("predicted_at") <= pl.col("decided_at")
-    latest = (
-        logs.predictions.select("case_id", "model_version", *prediction_columns)
-        .join(decided, on="case_id", how="inner")
-        .with_columns(_on_time=on_time)
-        # ties in time (two models logging one version label at the same instant) go to the
-        # model whose name sorts last, whatever the order the rows were loaded in
-        .sort("_on_time", "predicted_at", "model", nulls_last=False, maintain_order=True)
-        .group_by("case_id", "model_version")
-        .agg(pl.all().last())
-    )
-    decided_columns = decided.collect_schema().names()
-    paired = (
-        latest.filter(pl.col("_on_time"))
-        .select("case_id", "model_version", *prediction_columns, *decided_columns[1:])
-        .with_columns(_cells())
-    )
-    late = latest.filter(~pl.col("_on_time")).select(
-        "case_id", "model_version", "decided_at", *segments
-    )
-    # Scored but never decided: cases without any decision row (neither decided nor decided only
-    # after the outcome); the segment of the latest prediction that names one.
-    undecided = (
-        logs.predictions.join(logs.decisions.select("case_id"), on="case_id", how="anti")
-        .sort("predicted_at", maintain_order=True)
-        .group_by("case_id", "model_version")
-        .agg(pl.col("predicted_at").last(), *(pl.col(s).drop_nulls().last() for s in segments))
+    joined = predictions.join(decided, on="case_id", how="inner")
+    paired = joined.filter(pl.col("on_time")).drop("on_time").with_columns(_cells())
+    late = joined.filter(~pl.col("on_time")).select(
+        "case_id", "model_version", "decided_at", "_day", *point.segment_columns
     )
     return Joined(
         decided=decided,
         paired=paired,
         late=late,
         undecided=undecided,
-        after_outcome=after_outcome,
-        versions=logs.predictions.select("model_version").unique(),
+        after_outcome=cases.filter(pl.col("decision_rows") == 0).select(
+            "case_id", "changed_after_outcome"
+        ),
+        versions=pl.LazyFrame({"model_version": versions}, schema={"model_version": pl.String}),
     )
 
 

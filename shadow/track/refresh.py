@@ -1,8 +1,8 @@
 """`shadow refresh`: compute the whole track record and publish it for readers.
 
-The store is opened read-only just long enough to read the logs; everything is computed with the
-store closed, then published atomically beside it (shadow.snapshot), where the app and the reports
-read it without ever holding the store.
+The store is opened read-only while the logs are joined (a part of the cases at a time, see
+compute); the rest is computed with the store closed, then published atomically beside it
+(shadow.snapshot), where the app and the reports read it without ever holding the store.
 """
 
 from __future__ import annotations
@@ -20,15 +20,34 @@ from shadow import sql
 from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
-from shadow.track import health
+from shadow.track import counts, health
 from shadow.track.confusion import confusion
-from shadow.track.counts import count
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
-from shadow.track.join import Logs, join, read_logs
+from shadow.track.join import concat, parts_of, read_joined
 from shadow.track.numbers import numbers
 from shadow.track.sequences import sequences
 
 Step = Callable[[str], None]
+# How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
+# 2M cases), whatever the size of the store.
+CASES_PER_PART = 2_000_000
+# Of the paired and decided cases, the columns the sequences and the health tables read.
+PAIRED_KEPT = (
+    "case_id",
+    "model_version",
+    "predicted_label",
+    "score",
+    "decided_at",
+    "_day",
+    "human_label",
+    "actual_label",
+    "observed_at",
+    "agree",
+    "resolved",
+    "model_right",
+    "person_right",
+)
+DECIDED_KEPT = ("case_id", "decided_at", "_day", "observed_at")
 # The tables computed per decision point (each gets a point_id column when published).
 TABLES = (
     "numbers",
@@ -65,25 +84,26 @@ class RefreshSummary:
 
 
 def refresh(
-    db: Path | str, *, wait: float | None = None, step: Step | None = None
+    db: Path | str,
+    *,
+    wait: float | None = None,
+    step: Step | None = None,
+    cases_per_part: int = CASES_PER_PART,
 ) -> RefreshSummary:
     """Read the logs of every decision point, compute every number, and publish them."""
     started = time.perf_counter()
     say = step or (lambda _: None)
-    say("reading the logs")
-    with Store.open(db, read_only=True, wait=wait) as store:
-        points = list_points(store)
-        logs = {p.point_id: read_logs(store, p) for p in points}
-        loads = store.frame(sql.read("track", "loads"))
     tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     summaries = []
-    for point in points:
-        say(f"computing {point.point_id}")
-        computed = compute(point, logs[point.point_id])
-        for name, frame in computed.items():
-            if frame.width:
-                tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
-        summaries.append(_summary(point, computed))
+    with Store.open(db, read_only=True, wait=wait) as store:
+        points = list_points(store)
+        loads = store.frame(sql.read("track", "loads"))
+        for point in points:
+            computed = compute(store, point, cases_per_part=cases_per_part, step=say)
+            for name, frame in computed.items():
+                if frame.width:
+                    tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+            summaries.append(_summary(point, computed))
     # a table no point has rows for is not published (readers treat it as "nothing yet")
     published = {
         name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
@@ -97,28 +117,46 @@ def refresh(
     return RefreshSummary(summaries, result, cut_off, time.perf_counter() - started)
 
 
-def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
-    """Every table of one decision point's track record."""
-    joined = join(logs, point.segment_columns).cached()
+def compute(
+    store: Store,
+    point: DecisionPoint,
+    *,
+    cases_per_part: int = CASES_PER_PART,
+    step: Step | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every table of one decision point's track record.
+
+    The cases are joined a part at a time (join.read_joined); each part's counts are summed at
+    their finest grain, its disagreements kept whole, and of its paired and decided cases only the
+    columns the sequences and health tables read; those then run once over all the cases.
+    """
+    say = step or (lambda _: None)
+    parts, versions = parts_of(store, point, cases_per_part)
+    segments = list(point.segment_columns)
+    partials, kept, disagreements = [], [], []
+    for part in range(parts):
+        say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
+        joined = read_joined(store, point, (part, parts), versions).cached()
+        partials.append(counts.partial(joined, point))
+        # the case explorer shows disagreements: publish those (a few percent of all cases),
+        # with their explanations, and not every paired case
+        disagreements.append(joined.paired.filter(~pl.col("agree")).collect())
+        kept.append(joined.select([*PAIRED_KEPT, *segments], [*DECIDED_KEPT, *segments]))
+    say(f"computing {point.point_id}")
+    joined = concat(kept).cached()
     floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
     margin = float(point.policy.get("margin", DEFAULT_MARGIN))
-    segments = list(point.segment_columns)
-    # the case explorer shows disagreements: publish those (a few percent of all cases), with
-    # their explanations, and not every paired case
-    disagreements = (
-        joined.paired.filter(~pl.col("agree"))
-        .collect()
-        .with_columns(
-            segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
-        )
-    )
-    table = numbers(count(joined, point).collect(), point)
+    total = counts.combine(partials, point)
+    table = numbers(counts.rollup(total, versions, point).collect(), point)
     sequence = sequences(joined, point, floor=floor, alpha=DEFAULT_ALPHA)
+    disagreed = pl.concat(disagreements).with_columns(
+        segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
+    )
     return {
         "numbers": table,
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
-        "disagreements": disagreements.drop(segments).sort(
+        "disagreements": disagreed.drop(*segments, "_day").sort(
             "decided_at", "case_id", "model_version"
         ),
         "confusion": confusion(joined, point),

@@ -67,7 +67,11 @@ def _segment_sequences(
 ) -> pl.DataFrame:
     """The streams of one segment column (or "all"): every version x value, in maturity order."""
     keys = resolved.select("model_version", segment_value=segment_value(segment))
-    group_id = keys.select(pl.struct("model_version", "segment_value").rank("dense")).to_series()
+    # a number per (version, value): which number does not matter, only that the groups differ
+    # (each group's stream is computed on its own, and the rows are sorted by name at the end)
+    codes = keys.select(pl.all().cast(pl.Categorical).to_physical().cast(pl.Int64))
+    values = int(codes["segment_value"].max() or 0) + 1  # type: ignore[arg-type]
+    group_id = codes["model_version"] * values + codes["segment_value"]
     order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept
     groups = group_id.to_numpy()[order]
     model = resolved["model_right"].to_numpy()[order].astype(np.int64)

@@ -534,9 +534,18 @@ def _positions(length: int, groups: npt.ArrayLike | None) -> tuple[FloatArray, B
 
 def _cumsum(values: FloatArray, starts: BoolArray) -> FloatArray:
     """Cumulative sum that restarts at every group start."""
+    return _cumsum_from(values, _firsts(starts))
+
+
+def _firsts(starts: BoolArray) -> npt.NDArray[np.intp]:
+    """The index of the first element of each element's group."""
+    index = np.arange(starts.shape[0])
+    return np.maximum.accumulate(np.where(starts, index, 0))
+
+
+def _cumsum_from(values: FloatArray, first: npt.NDArray[np.intp]) -> FloatArray:
+    """`_cumsum` with the groups given by `_firsts` (worked out once for many sums)."""
     total = np.cumsum(values)
-    index = np.arange(values.shape[0])
-    first = np.maximum.accumulate(np.where(starts, index, 0))
     return np.asarray(total - (total - values)[first], dtype=np.float64)
 
 
@@ -556,20 +565,30 @@ class PrplEB(NamedTuple):
     lower: FloatArray  # one-sided lower bound at level alpha (its own λ's: L = ln(1/alpha))
 
 
-def _prpl_eb_side(x: FloatArray, t: FloatArray, starts: BoolArray, log_term: float) -> FloatArray:
-    """(centre, margin) of PrPl-EB with L = log_term, stacked as shape (2, len(x))."""
-    mu = (0.5 + _cumsum(x, starts)) / (t + 1)
+def _prpl_eb_sides(
+    x: FloatArray, t: FloatArray, starts: BoolArray, log_terms: tuple[float, ...]
+) -> list[FloatArray]:
+    """(centre, margin) of PrPl-EB for each L in log_terms, each stacked as shape (2, len(x)).
+
+    The plug-in mean and variance do not depend on L: they are worked out once for every side.
+    """
+    first = _firsts(starts)
+    mu = (0.5 + _cumsum_from(x, first)) / (t + 1)
     # var_t uses μ̂_i at each i's own index (μ̂_i includes X_i).
-    var = (0.25 + _cumsum((x - mu) ** 2, starts)) / (t + 1)
+    var = (0.25 + _cumsum_from((x - mu) ** 2, first)) / (t + 1)
     mu_prev = _previous(mu, starts, 0.5)
     var_prev = _previous(var, starts, 0.25)
-    lam = np.minimum(np.sqrt(2 * log_term / (var_prev * t * np.log1p(t))), 0.5)
     v = 4 * (x - mu_prev) ** 2
-    psi = (-np.log1p(-lam) - lam) / 4
-    sum_lam = _cumsum(lam, starts)
-    centre = _cumsum(lam * x, starts) / sum_lam
-    margin = (log_term + _cumsum(v * psi, starts)) / sum_lam
-    return np.stack([centre, margin])
+    scale = 1 / (var_prev * t * np.log1p(t))
+    sides = []
+    for log_term in log_terms:
+        lam = np.minimum(np.sqrt(2 * log_term * scale), 0.5)
+        psi = (-np.log1p(-lam) - lam) / 4
+        sum_lam = _cumsum_from(lam, first)
+        centre = _cumsum_from(lam * x, first) / sum_lam
+        margin = (log_term + _cumsum_from(v * psi, first)) / sum_lam
+        sides.append(np.stack([centre, margin]))
+    return sides
 
 
 def prpl_eb(x: npt.ArrayLike, alpha: float = 0.05, groups: npt.ArrayLike | None = None) -> PrplEB:
@@ -583,8 +602,7 @@ def prpl_eb(x: npt.ArrayLike, alpha: float = 0.05, groups: npt.ArrayLike | None 
     if xs.ndim != 1:
         raise ValueError("x must be a 1-D stream")
     t, starts = _positions(xs.shape[0], groups)
-    two = _prpl_eb_side(xs, t, starts, float(np.log(2 / alpha)))
-    one = _prpl_eb_side(xs, t, starts, float(np.log(1 / alpha)))
+    two, one = _prpl_eb_sides(xs, t, starts, (float(np.log(2 / alpha)), float(np.log(1 / alpha))))
     return PrplEB(
         np.maximum(two[0] - two[1], 0.0),
         np.minimum(two[0] + two[1], 1.0),

@@ -1,0 +1,13 @@
+-- The outcome of record of every case of one decision point (in one part of its cases): the latest
+-- outcome (a correction supersedes what it corrects), and how many outcome rows the case has.
+-- Cases are split into $parts parts by a hash of the case id, so that a large store is joined a
+-- part at a time in bounded memory; every case's rows fall in the same part.
+CREATE OR REPLACE TEMP TABLE record_outcome AS
+SELECT
+    case_id,
+    max(observed_at) AS observed_at,
+    arg_max(actual_label, observed_at) AS actual_label,
+    count(*) AS outcome_rows
+FROM outcomes
+WHERE point_id = $point AND ($parts = 1 OR hash(case_id) % $parts = $part)
+GROUP BY case_id;

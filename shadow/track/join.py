@@ -132,11 +132,23 @@ def read_joined(
     store.execute(sql.read("track", "outcome_of_record"), params)
     store.execute(sql.read("track", "decision_of_record"), params)
     cases = decoded(store.frame(sql.read("track", "decided"), {"segments": shape}))
-    predictions = store.frame(sql.read("track", "prediction_of_record"), params).lazy()
-    undecided = decoded(store.frame(sql.read("track", "undecided"), {**params, "segments": shape}))
+    predictions = store.frame(
+        sql.read("track", "prediction_of_record"), {**params, "segments": shape}
+    )
+    undecided = decoded(
+        predictions.filter(~pl.col("decided")).select(
+            "case_id", "model_version", "predicted_at", "segments"
+        )
+    )
     if versions is None:
         versions = parts_of(store, point, 1)[1]
-    return join(cases, predictions, undecided, versions, point)
+    return join(
+        cases,
+        predictions.lazy().filter("decided").drop("decided", "segments"),
+        undecided,
+        versions,
+        point,
+    )
 
 
 def join(

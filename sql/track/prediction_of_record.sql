@@ -1,15 +1,19 @@
--- The prediction of record per (decided case, model version), in one part: the latest prediction
--- made at or before the decision of record (on_time); a version with none has its latest late one
--- instead (on_time false: counted as a late prediction, not paired). Ties in time (two models
--- logging one version label at the same instant) go to the model whose name sorts last. The
--- explanation is kept only where the model and the person disagree (the case explorer's cases).
+-- The prediction of record per (case, model version), in one part, for every case decided before
+-- its outcome and every case never decided at all (decided = false).
+-- A decided case's prediction of record is its latest prediction made at or before the decision of
+-- record (on_time); a version with none has its latest late one instead (on_time false: counted as
+-- a late prediction, not paired). Ties in time (two models logging one version label at the same
+-- instant) go to the model whose name sorts last. The explanation is kept only where the model and
+-- the person disagree (the case explorer's cases). A case never decided keeps its latest
+-- prediction's time and the segments of the latest prediction that names them.
 WITH ranked AS (
     SELECT
         p.case_id,
         p.model_version,
+        d.case_id IS NOT NULL AS decided,
         arg_max(
             {
-                'on_time': p.predicted_at <= d.decided_at,
+                'on_time': coalesce(p.predicted_at <= d.decided_at, false),
                 'predicted_at': p.predicted_at,
                 'model': p.model,
                 'predicted_label': p.predicted_label,
@@ -18,14 +22,18 @@ WITH ranked AS (
                     WHEN p.predicted_label <> d.human_label THEN CAST(p.explanation AS VARCHAR)
                 END
             },
-            (p.predicted_at <= d.decided_at, p.predicted_at, coalesce(p.model, ''))
-        ) AS r
+            (coalesce(p.predicted_at <= d.decided_at, false), p.predicted_at, coalesce(p.model, ''))
+        ) AS r,
+        arg_max(p.segments, p.predicted_at) FILTER (WHERE d.case_id IS NULL) AS segments
     FROM predictions AS p
-    JOIN record_decision AS d USING (case_id)
-    WHERE p.point_id = $point AND ($parts = 1 OR hash(p.case_id) % $parts = $part) AND d.decision_rows > 0
-    GROUP BY p.case_id, p.model_version
+    LEFT JOIN record_decision AS d USING (case_id)
+    WHERE p.point_id = $point AND ($parts = 1 OR hash(p.case_id) % $parts = $part)
+        -- not the cases decided only after their outcome (neither paired nor undecided)
+        AND (d.case_id IS NULL OR d.decision_rows > 0)
+    GROUP BY p.case_id, p.model_version, d.case_id IS NOT NULL
 )
-SELECT case_id, model_version, r.on_time AS on_time, r.predicted_at AS predicted_at,
+SELECT case_id, model_version, decided, r.on_time AS on_time, r.predicted_at AS predicted_at,
     r.model AS model, r.predicted_label AS predicted_label, r.score AS score,
-    r.explanation AS explanation
+    r.explanation AS explanation,
+    CASE WHEN NOT decided THEN json_transform(segments, $segments) END AS segments
 FROM ranked;

@@ -58,13 +58,17 @@ DRIFT_SCHEMA = {
 
 
 def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, bin) with the group's summary repeated on each row.
+    """One row per (version, segment, value, bin) with the group's summary repeated on each row."""
+    return calibration_of(calibration_sums(joined, point), point)
 
-    Grouped Polars sums (no loop over groups); floats are rounded to 12 decimals so that a sum's
-    last bits, which depend on how the rows were split across threads, never show.
+
+def calibration_sums(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
+    """The sums calibration needs, per (version, segment columns' values, bin).
+
+    They add up: the sums of parts of the cases, summed again (sum_parts), are those of all of them.
     """
     if point.positive_label is None:
-        return pl.DataFrame(schema=CALIBRATION_SCHEMA)
+        return pl.DataFrame()
     scored = (
         joined.paired.filter(pl.col("resolved") & pl.col("score").is_not_null())
         .select(
@@ -79,9 +83,7 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
     scored = scored.with_columns(bin=pl.Series(np.searchsorted(edges, scored["p"].to_numpy())))
     p, y = pl.col("p"), pl.col("y")
-    # the sums each bin needs, once per (version, segment columns' values, bin); every segment
-    # column's groups are then sums of those few rows
-    finest = scored.group_by("model_version", *point.segment_columns, "bin").agg(
+    return scored.group_by("model_version", *point.segment_columns, "bin").agg(
         n=pl.len(),
         sum_y=y.sum(),
         sum_p=p.sum(),
@@ -89,6 +91,22 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
         _num=((y - p) * (1 - 2 * p)).sum(),
         _var=((1 - 2 * p) ** 2 * p * (1 - p)).sum(),
     )
+
+
+def sum_parts(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Additive tables of parts of the cases (same keys), summed into one."""
+    frame = pl.concat(parts, how="diagonal_relaxed")
+    return frame if len(parts) == 1 else frame.group_by(keys).agg(pl.exclude(keys).sum())
+
+
+def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """The calibration table from calibration_sums: every segment column's groups are sums of them.
+
+    Floats are rounded to 12 decimals so that a sum's last bits, which depend on how the rows
+    were split across threads and parts, never show.
+    """
+    if point.positive_label is None or finest.is_empty():
+        return pl.DataFrame(schema=CALIBRATION_SCHEMA)
     sums = pl.exclude("model_version", "segment", "segment_value", "bin", *point.segment_columns)
     parts = []
     for segment in ("all", *point.segment_columns):
@@ -128,8 +146,6 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
             )
         )
         parts.append(per_bin.join(per_group, on=GROUP).join(ece, on=GROUP))
-    if not parts or scored.is_empty():
-        return pl.DataFrame(schema=CALIBRATION_SCHEMA)
     frame = pl.concat(parts)
     z = frame["_num"].to_numpy() / np.sqrt(frame["_var"].to_numpy())
     from scipy.stats import norm

@@ -21,7 +21,7 @@ from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
 from shadow.track import counts, health
-from shadow.track.confusion import confusion
+from shadow.track.confusion import LABELS, confusion_counts, confusion_of
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.join import concat, parts_of, read_joined
 from shadow.track.numbers import numbers
@@ -31,18 +31,14 @@ Step = Callable[[str], None]
 # How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
 # 2M cases), whatever the size of the store.
 CASES_PER_PART = 2_000_000
-# Of the paired and decided cases, the columns the sequences and the health tables read.
+# Of the paired and decided cases, the columns the sequences, drift and delays read (the other
+# tables are summed a part at a time).
 PAIRED_KEPT = (
     "case_id",
     "model_version",
-    "predicted_label",
     "score",
-    "decided_at",
     "_day",
-    "human_label",
-    "actual_label",
     "observed_at",
-    "agree",
     "resolved",
     "model_right",
     "person_right",
@@ -133,11 +129,13 @@ def compute(
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
     segments = list(point.segment_columns)
-    partials, kept, disagreements = [], [], []
+    partials, kept, disagreements, calibrations, confusions = [], [], [], [], []
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
         joined = read_joined(store, point, (part, parts), versions).cached()
         partials.append(counts.partial(joined, point))
+        calibrations.append(health.calibration_sums(joined, point))
+        confusions.append(confusion_counts(joined, point))
         # the case explorer shows disagreements: publish those (a few percent of all cases),
         # with their explanations, and not every paired case
         disagreements.append(joined.paired.filter(~pl.col("agree")).collect())
@@ -159,8 +157,10 @@ def compute(
         "disagreements": disagreed.drop(*segments, "_day").sort(
             "decided_at", "case_id", "model_version"
         ),
-        "confusion": confusion(joined, point),
-        "calibration": health.calibration(joined, point),
+        "confusion": confusion_of(health.sum_parts(confusions, [*LABELS, *segments]), point),
+        "calibration": health.calibration_of(
+            health.sum_parts(calibrations, ["model_version", *segments, "bin"]), point
+        ),
         "drift": health.drift(joined, point),
         "delays": health.delays(joined, point),
     }

@@ -18,6 +18,8 @@ The table keeps the state at the end of each day (in the point's timezone): "as 
 from __future__ import annotations
 
 import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -29,6 +31,7 @@ from shadow.track.join import GROUP, Joined, segment_value
 REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
+THREADS = min(4, os.cpu_count() or 1)
 
 
 def sequences(
@@ -55,10 +58,17 @@ def sequences(
     )
     if resolved.is_empty():
         return _empty()
-    parts = [
-        _segment_sequences(resolved, segment, point, floor=floor, alpha=alpha)
-        for segment in ("all", *point.segment_columns)
-    ]
+    # each segment column's streams on their own thread: numpy and Polars do the work outside
+    # Python's lock, so the segment columns run side by side on a machine's cores
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        parts = list(
+            pool.map(
+                lambda segment: _segment_sequences(
+                    resolved, segment, point, floor=floor, alpha=alpha
+                ),
+                ("all", *point.segment_columns),
+            )
+        )
     return pl.concat(parts).sort(*GROUP, "as_of")
 
 

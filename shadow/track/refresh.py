@@ -24,9 +24,11 @@ from shadow.track import health
 from shadow.track.confusion import confusion
 from shadow.track.counts import count
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
+from shadow.track.gates import gates
 from shadow.track.join import Logs, join, read_logs
 from shadow.track.numbers import numbers
 from shadow.track.sequences import sequences
+from shadow.track.watch import stages
 
 Step = Callable[[str], None]
 # The tables computed per decision point (each gets a point_id column when published).
@@ -39,6 +41,8 @@ TABLES = (
     "calibration",
     "drift",
     "delays",
+    "gates",
+    "stages",
 )
 
 
@@ -75,11 +79,18 @@ def refresh(
         points = list_points(store)
         logs = {p.point_id: read_logs(store, p) for p in points}
         loads = store.frame(sql.read("track", "loads"))
+        signoffs = store.frame(sql.read("track", "signoffs"))
+        versions = dict(store.rows(sql.read("track", "policy_versions")))
     tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
     summaries = []
     for point in points:
         say(f"computing {point.point_id}")
-        computed = compute(point, logs[point.point_id])
+        computed = compute(
+            point,
+            logs[point.point_id],
+            signoffs=signoffs.filter(point_id=point.point_id),
+            policy_version=versions.get(point.point_id, 0),
+        )
         for name, frame in computed.items():
             if frame.width:
                 tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
@@ -90,6 +101,7 @@ def refresh(
     }
     published["points"] = _points(points)
     published["loads"] = loads
+    published["signoffs"] = signoffs
     # the data cut-off: the moment of the newest load the numbers include
     cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
     say("publishing")
@@ -97,11 +109,20 @@ def refresh(
     return RefreshSummary(summaries, result, cut_off, time.perf_counter() - started)
 
 
-def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
-    """Every table of one decision point's track record."""
+def compute(
+    point: DecisionPoint,
+    logs: Logs,
+    *,
+    signoffs: pl.DataFrame | None = None,
+    policy_version: int = 0,
+) -> dict[str, pl.DataFrame]:
+    """Every table of one decision point's track record, its readiness verdicts and its stages."""
     joined = join(logs, point.segment_columns).cached()
-    floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
-    margin = float(point.policy.get("margin", DEFAULT_MARGIN))
+    policy = point.readiness()
+    # "evidence needed" in the briefing is for the first stage after shadow, at DEFAULT_ALPHA
+    first_gate = policy.gates[policy.stages[1]] if len(policy.stages) > 1 else None
+    floor = first_gate.accuracy_floor if first_gate else DEFAULT_FLOOR
+    margin = first_gate.margin if first_gate else DEFAULT_MARGIN
     segments = list(point.segment_columns)
     # the case explorer shows disagreements: publish those (a few percent of all cases), with
     # their explanations, and not every paired case
@@ -113,7 +134,30 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
         )
     )
     table = numbers(count(joined, point).collect(), point)
-    sequence = sequences(joined, point, floor=floor, alpha=DEFAULT_ALPHA)
+    alpha = policy.alpha(_segments_judged(table))
+    sequence = sequences(
+        joined, point, floor=floor, alpha=DEFAULT_ALPHA, gate_alpha=alpha, costs=policy.costs
+    )
+    calibration = health.calibration(joined, point)
+    drift = health.drift(joined, point)
+    verdicts = gates(
+        policy,
+        table,
+        sequence,
+        drift,
+        calibration,
+        alpha=alpha,
+        binary=point.positive_label is not None,
+    )
+    stage_table = stages(
+        policy,
+        sequence,
+        signoffs if signoffs is not None else pl.DataFrame(),
+        alpha=alpha,
+        timezone=point.timezone,
+    )
+    if verdicts.width:
+        verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
     return {
         "numbers": table,
         "sequences": sequence,
@@ -122,10 +166,18 @@ def compute(point: DecisionPoint, logs: Logs) -> dict[str, pl.DataFrame]:
             "decided_at", "case_id", "model_version"
         ),
         "confusion": confusion(joined, point),
-        "calibration": health.calibration(joined, point),
-        "drift": health.drift(joined, point),
+        "calibration": calibration,
+        "drift": drift,
         "delays": health.delays(joined, point),
+        "gates": verdicts,
+        "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
+
+
+def _segments_judged(numbers: pl.DataFrame) -> int:
+    """How many segments share the family error rate: segment values with a resolved case."""
+    values = numbers.filter(pl.col("segment") != "all", period="all").filter(pl.col("resolved") > 0)
+    return max(values.select("segment", "segment_value").n_unique(), 1)
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:

@@ -138,7 +138,7 @@ def render_text(v: dict[str, Any]) -> str:
     p = v["point"]
     lines = [
         f"{p['point_id']}: {p['name']}",
-        f"Owner: {p['owner']}. Numbers up to the data cut-off {v['data_cut_off'] or '(none)'}.",
+        f"Owner: {p['owner']}. Evidence up to the data cut-off {_when(v['data_cut_off'])}.",
     ]
     for s in v["segments"]:
         lines.append("")
@@ -220,6 +220,10 @@ def _need(r: dict[str, Any]) -> str:
         return "-> not at the current rates"
     when = "no cases arriving" if math.isinf(weeks) else f"about {max(weeks, 0.1):.0f} weeks"
     return f"-> about {cases:,.0f} more resolved cases ({when} at the current volume)"
+
+
+def _when(iso: str | None) -> str:
+    return "(none)" if not iso else iso[:16].replace("T", " ") + " UTC"
 
 
 def _after(order: list[str], stage: str) -> str | None:

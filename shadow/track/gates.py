@@ -93,9 +93,7 @@ def gates(
     weeks = (latest["as_of"] - latest["since"]).dt.total_days().to_numpy() / 7
 
     def best_evalue(correct: str, total: str, floor: float) -> Array:
-        e = stats.beta_mixture_evalue(days[correct].to_numpy(), days[total].to_numpy(), floor)
-        best: Array = 1 / stats.always_valid_p(e, group)[_last_rows(group)]
-        return best
+        return best_evalues(days[correct].to_numpy(), days[total].to_numpy(), floor, group)
 
     frames = []
     for stage_order, (stage, gate) in enumerate(policy.gates.items()):
@@ -130,6 +128,18 @@ def gates(
             )
         )
     return pl.concat(frames).sort(*GROUP, "stage_order", "criterion_order").drop("criterion_order")
+
+
+def best_evalues(correct: Array, total: Array, floor: float, group: Array) -> Array:
+    """Per group: the largest e-value for "rate <= floor" at any look (a row is one day's end).
+
+    The rows of a group are its looks in order, with the counts so far. The criterion passes when
+    this reaches 1/alpha: by Ville's inequality a rate at or below the floor does that with
+    probability at most alpha, however many looks there are.
+    """
+    e = stats.beta_mixture_evalue(correct, total, floor)
+    best: Array = 1 / stats.always_valid_p(e, group)[_last_rows(group)]
+    return best
 
 
 def _adder(rows: list[dict[str, Array]], size: int) -> Callable[..., None]:

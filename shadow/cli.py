@@ -670,11 +670,11 @@ def gates(db: Path, point_id: str, segment: str | None, fmt: str, fail_unless_re
         shadow gates --point pump-inspection --segment site=munich
         shadow gates --point pump-inspection --format json --fail-unless-ready
     """
-    from shadow.readiness import render_text, verdicts
+    from shadow.readiness import jsonable, render_text, verdicts
 
     found = verdicts(db, point_id, _segment(segment))
     if fmt == "json":
-        click.echo(json.dumps(found, indent=2, default=str))
+        click.echo(json.dumps(jsonable(found), indent=2, default=str, allow_nan=False))
     else:
         click.echo(render_text(found), nl=False)
     if fail_unless_ready and not all(s["ready"] for s in found["segments"]):

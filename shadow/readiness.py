@@ -17,7 +17,7 @@ from shadow.errors import ShadowError
 from shadow.policy import parse_policy
 from shadow.snapshot import Published, open_published
 
-_NEEDED_TABLES = {"gates", "stages", "points"}
+_NEEDED_TABLES = {"stages", "points"}
 
 
 def verdicts(
@@ -26,7 +26,7 @@ def verdicts(
     """The readiness of every segment of `point_id` (or one), for its current model version."""
     with open_published(db) as published:
         point = published_point(published, point_id)
-        gates = published.table("gates").filter(point_id=point_id)
+        gates = published_gates(published, point_id)
         stages = published.table("stages").filter(point_id=point_id)
         meta = published.meta
     if segment is not None:
@@ -98,6 +98,15 @@ def published_point(published: Published, point_id: str) -> dict[str, Any]:
     return found.row(0, named=True)
 
 
+def published_gates(published: Published, point_id: str) -> pl.DataFrame:
+    """The published verdicts of `point_id` (none are published before any outcome is known)."""
+    if "gates" not in published.tables():
+        return pl.DataFrame(
+            schema={"segment": pl.String, "segment_value": pl.String, "model_version": pl.String}
+        )
+    return published.table("gates").filter(point_id=point_id)
+
+
 def stages_of(point: dict[str, Any]) -> tuple[str, ...]:
     """The stages, in order, of a published point's policy."""
     policy = parse_policy(json.loads(point["policy"]), point["point_id"])
@@ -133,6 +142,17 @@ def check_segment(
         )
 
 
+def jsonable(x: Any) -> Any:
+    """The verdicts with non-finite numbers as null (the words say "not at the current rates")."""
+    if isinstance(x, dict):
+        return {k: jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def render_text(v: dict[str, Any]) -> str:
     """The verdicts in plain words, one paragraph per segment."""
     p = v["point"]
@@ -140,6 +160,8 @@ def render_text(v: dict[str, Any]) -> str:
         f"{p['point_id']}: {p['name']}",
         f"Owner: {p['owner']}. Evidence up to the data cut-off {_when(v['data_cut_off'])}.",
     ]
+    if not v["segments"]:
+        lines += ["", "No resolved case yet: no evidence for any gate."]
     for s in v["segments"]:
         lines.append("")
         head = f"{s['segment']} = {s['segment_value']}: {s['stage']}"
@@ -161,6 +183,8 @@ def render_text(v: dict[str, Any]) -> str:
                 f" {_pct(w['accuracy_since'])}; demotion e-value {w['demotion_evalue']:.3g}"
                 f" (alarm at {1 / s['alpha']:.0f}); {w['decline_alarms_since']} decline alarm(s)."
             )
+        if s["next_stage"] is not None and not s["criteria"]:
+            lines.append(f"  no resolved case of model {s['model_version']} here yet")
         for c in s["criteria"]:
             mark = "pass" if c["passes"] else "FAIL"
             need = "" if c["passes"] or not c["need"] else f" {c['need']}"

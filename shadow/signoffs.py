@@ -24,7 +24,13 @@ from typing import Any
 from shadow.config import did_you_mean
 from shadow.errors import ShadowError
 from shadow.points import get_point, policy_version
-from shadow.readiness import check_segment, published_point, published_segments, stages_of
+from shadow.readiness import (
+    check_segment,
+    published_gates,
+    published_point,
+    published_segments,
+    stages_of,
+)
 from shadow.snapshot import open_published
 from shadow.store import Store
 
@@ -88,19 +94,19 @@ def sign_off(
         raise ShadowError("A sign-off needs a name and a reason", hint="give --by and --reason")
     with open_published(db) as published:
         point = published_point(published, point_id)
-        gates = published.table("gates").filter(point_id=point_id)
+        order = stages_of(point)
+        if to_stage not in order:
+            raise ShadowError(
+                f"Unknown stage {to_stage!r}" + did_you_mean(to_stage, order),
+                hint=f"the stages of {point_id} are " + ", ".join(order),
+            )
+        gates = published_gates(published, point_id)
+        check_segment(point, segment, published_segments(gates, point_id))
         stages = published.table("stages").filter(point_id=point_id)
         numbers = published.table("numbers").filter(
             point_id=point_id, segment=segment[0], segment_value=segment[1], period="all"
         )
         meta = published.meta
-    order = stages_of(point)
-    if to_stage not in order:
-        raise ShadowError(
-            f"Unknown stage {to_stage!r}" + did_you_mean(to_stage, order),
-            hint=f"the stages of {point_id} are " + ", ".join(order),
-        )
-    check_segment(point, segment, published_segments(gates, point_id))
     with Store.open(db) as store:
         registered = get_point(store, point_id)
         assert registered is not None  # get_point raises when it is missing

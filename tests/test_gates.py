@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 from scipy import integrate
 
 from shadow.cli import cli
+from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, parse_point
 from shadow.signoffs import sign_off
@@ -205,6 +207,7 @@ def test_an_override_is_recorded_and_a_move_down_is_always_allowed(
     assert "2. " in out and "advisory -> shadow, by Dana Reyes: pause for the audit" in out
 
 
+@pytest.mark.slow
 def test_the_snapshot_is_shown_exactly_as_signed_and_tampering_is_caught(tmp_path: Path) -> None:
     db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")
     signed = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
@@ -235,6 +238,7 @@ def test_the_snapshot_is_shown_exactly_as_signed_and_tampering_is_caught(tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_a_promoted_segment_whose_accuracy_falls_is_flagged_for_review(tmp_path: Path) -> None:
     db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")
     sign_off(db, "pumps", ("site", "a"), "advisory", by="Dana Reyes", reason="ok",
@@ -260,6 +264,7 @@ def test_a_promoted_segment_whose_accuracy_falls_is_flagged_for_review(tmp_path:
     )
 
 
+@pytest.mark.slow
 def test_the_peeking_simulation_keeps_false_readiness_below_alpha() -> None:
     """A model exactly at the floor, looked at daily for a year: ready in at most alpha of runs."""
     from shadow.track.gates import best_evalues
@@ -284,3 +289,116 @@ def test_the_peeking_simulation_keeps_false_readiness_below_alpha() -> None:
         better.ravel(), total[: runs // 4].ravel(), floor, group[: (runs // 4) * days]
     )
     assert np.mean(best >= 1 / alpha) > 0.98
+
+
+@pytest.mark.slow
+def test_a_new_policy_needs_a_refresh_and_then_judges_all_the_evidence(tmp_path: Path) -> None:
+    db = build(tmp_path)
+    changed = POINT + "family_alpha = 0.1\n"
+    with Store.open(db) as store:
+        add_point(store, parse_point(changed), changed, update=True)
+    with pytest.raises(ShadowError) as e:
+        sign_off(db, "pumps", ("site", "a"), "advisory", by="Dana Reyes", reason="r")
+    assert str(e.value) == "The published verdicts of pumps are older than its policy (version 2)"
+    refresh(db)
+    verdict = gate(db)
+    assert verdict["accuracy"]["policy_version"] == 2
+    assert verdict["accuracy"]["alpha"] == pytest.approx(0.1 / 4)
+    assert verdict["accuracy"]["threshold"] == pytest.approx(40)
+
+
+@pytest.mark.slow
+def test_a_removed_sign_off_breaks_the_chain(tmp_path: Path) -> None:
+    db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")
+    sign_off(db, "pumps", ("site", "a"), "advisory", by="Dana Reyes", reason="up")
+    sign_off(db, "pumps", ("site", "a"), "shadow", by="Dana Reyes", reason="pause")
+    with Store.open(db) as store:
+        store.execute("DELETE FROM signoffs WHERE signoff_id = 1")
+    code, _, err = run("signoff", "verify", "--db", str(db))
+    assert code == 1
+    assert "sign-off 2: the sign-off before it was changed or removed\n" in err
+
+
+def test_recall_and_cost_are_judged_on_the_same_stream(tmp_path: Path) -> None:
+    costs = "[policy.costs]\nfalse_negative = 50\nfalse_positive = 1\n"
+    gate_table = "[policy.gates.advisory]\nrecall_floor = 0.5\nmax_cost_difference = 0\n"
+    db = build(tmp_path, costs + gate_table)
+    verdict = gate(db)
+    kinds = cells(400)
+    positive = [i % 5 == 0 for i in range(400)]
+    model_right = [k in ("both_right", "model_right") for k in kinds]
+    person_right = [k in ("both_right", "person_right") for k in kinds]
+    n = sum(positive)
+    s = sum(p and m for p, m in zip(positive, model_right, strict=True))
+
+    # recall: the e-value for "recall <= 0.5", mixing q ~ U(0.5, 1), by integration
+    def ratio(q: float) -> float:
+        return float((q / 0.5) ** s * ((1 - q) / 0.5) ** (n - s))
+
+    expected = integrate.quad(ratio, 0.5, 1)[0] / 0.5
+    assert (verdict["recall"]["value"], verdict["recall"]["setting"]) == (
+        pytest.approx(expected, rel=1e-6),
+        0.5,
+    )
+
+    # cost: a missed positive costs 50, a needless inspection 1; per case, model minus person
+    def cost(right: bool, pos: bool) -> float:
+        return 0.0 if right else (50.0 if pos else 1.0)
+
+    diff = np.array(
+        [
+            cost(m, p) - cost(h, p)
+            for m, h, p in zip(model_right, person_right, positive, strict=True)
+        ]
+    )
+    from shadow.track import stats
+
+    lower = stats.prpl_eb((50 - diff) / 100, 0.0125).lower[-1]
+    assert verdict["cost"]["value"] == pytest.approx(50 - 100 * lower, abs=1e-9)
+    assert verdict["cost"]["passes"] == (50 - 100 * lower < 0)
+
+
+def test_gates_as_json_is_strict_json_with_the_owner(example: Path) -> None:
+    code, out, _ = run("gates", "--db", str(example), "--point", "pumps", "--format", "json")
+    assert code == 0
+    found = json.loads(out)
+    assert found["point"]["owner"] == "Dana Reyes"
+    [segment] = found["segments"]
+    assert (segment["stage"], segment["next_stage"], segment["ready"]) == (
+        "shadow",
+        "advisory",
+        False,
+    )
+    assert [c["criterion"] for c in segment["criteria"]] == [
+        "resolved",
+        "positives",
+        "weeks",
+        "accuracy",
+        "people",
+        "drift",
+        "decline",
+    ]
+
+
+def test_a_sign_off_without_its_options_is_a_usage_error(example: Path) -> None:
+    code, _, err = run("signoff", "--db", str(example), "--point", "pumps")
+    assert code == 2
+    assert "A sign-off needs --segment, --to, --by, --reason" in err
+
+
+def test_a_point_without_outcomes_has_no_verdicts_yet(tmp_path: Path) -> None:
+    db = tmp_path / "empty.duckdb"
+    with Store.open(db, create=True) as store:
+        add_point(store, parse_point(POINT), POINT)
+    refresh(db)
+    code, out, _ = run("gates", "--db", str(db), "--point", "pumps")
+    assert code == 0
+    assert out.endswith("\nNo resolved case yet: no evidence for any gate.\n")
+    code, _, err = run(
+        *("signoff", "--db", str(db), "--point", "pumps", "--segment", "site=a"),
+        *("--to", "advisory", "--by", "Dana Reyes", "--reason", "r"),
+    )
+    assert err == (
+        "Error: pumps has no segment column 'site'\n\n"
+        "Hint: give --segment as column=value; its segment columns are (none with evidence yet)\n"
+    )

@@ -17,6 +17,7 @@ from typing import cast
 import polars as pl
 
 from shadow import sql
+from shadow.errors import StoreError
 from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
@@ -79,6 +80,7 @@ def refresh(
         points = list_points(store)
         logs = {p.point_id: read_logs(store, p) for p in points}
         loads = store.frame(sql.read("track", "loads"))
+        _check_schema(store, db)
         signoffs = store.frame(sql.read("track", "signoffs"))
         versions = dict(store.rows(sql.read("track", "policy_versions")))
     tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
@@ -172,6 +174,18 @@ def compute(
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
+
+
+def _check_schema(store: Store, db: Path | str) -> None:
+    """Refuse a store whose schema predates sign-offs (opened read-only, it cannot migrate)."""
+    found = store.rows(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'signoffs'"
+    )
+    if not found[0][0]:
+        raise StoreError(
+            f"The store {db} was made by an older Shadow: it has no sign-off log yet",
+            hint=f"run `shadow init --db {db}` to bring its schema up to date, then refresh",
+        )
 
 
 def _segments_judged(numbers: pl.DataFrame) -> int:

@@ -96,37 +96,45 @@ def gates(
         return best_evalues(days[correct].to_numpy(), days[total].to_numpy(), floor, group)
 
     frames = []
-    for stage_order, (stage, gate) in enumerate(policy.gates.items()):
-        rows: list[dict[str, Array]] = []
-        add = _adder(rows, len(n))
-        target = 1 / alpha
-        add("resolved", n, gate.min_resolved, n >= gate.min_resolved, gate.min_resolved - n)
-        if binary:
-            more = (gate.min_positives - positives) / prevalence
-            add("positives", positives, gate.min_positives, positives >= gate.min_positives, more)
-        add("weeks", weeks, gate.min_weeks, weeks >= gate.min_weeks, np.full(len(n), np.nan))
-        e = best_evalue("model_correct", "matured", gate.accuracy_floor)
-        need = stats.evidence_needed(accuracy, gate.accuracy_floor, alpha) - n
-        add("accuracy", e, target, e >= target, need, gate.accuracy_floor)
-        if gate.recall_floor is not None:
-            e = best_evalue("positives_caught", "positives", gate.recall_floor)
-            need = (
-                stats.evidence_needed(recall, gate.recall_floor, alpha) - positives
-            ) / prevalence
-            add("recall", e, target, e >= target, need, gate.recall_floor)
-        lower = col("gate_difference_lower")
-        need = stats.evidence_needed_paired(p10, p01, gate.margin, alpha) - n
-        add("people", lower, 0.0 - gate.margin, lower > -gate.margin, need, gate.margin)
-        if gate.max_cost_difference is not None:
-            upper = col("gate_cost_difference_upper")
-            bound = gate.max_cost_difference
-            add("cost", upper, bound, upper < bound, np.full(len(n), np.nan))
-        _add_guards(add, gate, col, latest, days, group)
-        frames.append(
-            _stage_frame(latest, rows, stage, pace, alpha).with_columns(
-                stage_order=pl.lit(stage_order)
+    # a segment with no positives, or no cases arriving, needs inf more: say so without warnings
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for stage_order, (stage, gate) in enumerate(policy.gates.items()):
+            rows: list[dict[str, Array]] = []
+            add = _adder(rows, len(n))
+            target = 1 / alpha
+            add("resolved", n, gate.min_resolved, n >= gate.min_resolved, gate.min_resolved - n)
+            if binary:
+                more = (gate.min_positives - positives) / prevalence
+                add(
+                    "positives",
+                    positives,
+                    gate.min_positives,
+                    positives >= gate.min_positives,
+                    more,
+                )
+            add("weeks", weeks, gate.min_weeks, weeks >= gate.min_weeks, np.full(len(n), np.nan))
+            e = best_evalue("model_correct", "matured", gate.accuracy_floor)
+            need = stats.evidence_needed(accuracy, gate.accuracy_floor, alpha) - n
+            add("accuracy", e, target, e >= target, need, gate.accuracy_floor)
+            if gate.recall_floor is not None:
+                e = best_evalue("positives_caught", "positives", gate.recall_floor)
+                need = (
+                    stats.evidence_needed(recall, gate.recall_floor, alpha) - positives
+                ) / prevalence
+                add("recall", e, target, e >= target, need, gate.recall_floor)
+            lower = col("gate_difference_lower")
+            need = stats.evidence_needed_paired(p10, p01, gate.margin, alpha) - n
+            add("people", lower, 0.0 - gate.margin, lower > -gate.margin, need, gate.margin)
+            if gate.max_cost_difference is not None:
+                upper = col("gate_cost_difference_upper")
+                bound = gate.max_cost_difference
+                add("cost", upper, bound, upper < bound, np.full(len(n), np.nan))
+            _add_guards(add, gate, col, latest, days, group)
+            frames.append(
+                _stage_frame(latest, rows, stage, pace, alpha).with_columns(
+                    stage_order=pl.lit(stage_order)
+                )
             )
-        )
     return pl.concat(frames).sort(*GROUP, "stage_order", "criterion_order").drop("criterion_order")
 
 

@@ -256,6 +256,17 @@ def test_a_promoted_segment_whose_accuracy_falls_is_flagged_for_review(tmp_path:
 
     expected = integrate.quad(ratio, 0, 0.85, points=[0.6], limit=200)[0] / 0.85
     assert row["demotion_evalue"] == pytest.approx(expected, rel=1e-6)
+    # the decline alarm: the CUSUM charted after the first 200 cases (their error rate is p0),
+    # its alarms counted from the first case that matured after the promotion (case 400)
+    from shadow.track import stats
+    from shadow.track.sequences import CUSUM_H, MIN_RISE, REFERENCE_CASES
+
+    kinds = [*cells(400), *kinds]
+    errors = np.array([k in ("person_right", "both_wrong") for k in kinds], dtype=float)
+    p0 = errors[:REFERENCE_CASES].mean()
+    chart = stats.bernoulli_cusum(errors[REFERENCE_CASES:], p0, p0 + max(p0, MIN_RISE), CUSUM_H)
+    after = int(np.sum(chart.alarms + REFERENCE_CASES >= 400))
+    assert after > 0 and row["decline_alarms_since"] == after
     _, out, _ = run("gates", "--db", str(db), "--point", "pumps")
     assert "  REVIEW: since the promotion, 300 resolved cases at 60%" in out
     _, out, _ = run("report", "--db", str(db), "--point", "pumps")
@@ -310,6 +321,8 @@ def test_a_new_policy_needs_a_refresh_and_then_judges_all_the_evidence(tmp_path:
 @pytest.mark.slow
 def test_a_removed_sign_off_breaks_the_chain(tmp_path: Path) -> None:
     db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")
+    code, _, _ = run("gates", "--db", str(db), "--point", "pumps", "--fail-unless-ready")
+    assert code == 0  # every criterion of the advisory gate passes
     sign_off(db, "pumps", ("site", "a"), "advisory", by="Dana Reyes", reason="up")
     sign_off(db, "pumps", ("site", "a"), "shadow", by="Dana Reyes", reason="pause")
     with Store.open(db) as store:

@@ -46,11 +46,6 @@ def judged(sequences: pl.DataFrame) -> pl.DataFrame:
     return segments if not segments.is_empty() else sequences
 
 
-def family_size(sequences: pl.DataFrame) -> int:
-    """How many segments share the family error rate: the segment values judged (at least 1)."""
-    return max(judged(sequences).select("segment", "segment_value").n_unique(), 1)
-
-
 def gates(
     policy: Policy,
     numbers: pl.DataFrame,

@@ -7,6 +7,12 @@ shadow is watched on the cases whose outcome matured after the day it was promot
   reaching 1/alpha is strong evidence that accuracy fell below the floor;
 - the decline alarm (Bernoulli CUSUM, sequences.py) on any day since the promotion.
 Either flags the segment for review; neither demotes it (a person signs that).
+
+Published as `stages`: one row per segment judged (or ever signed off) with segment, segment_value,
+stage, since / signed_by / signoff_id (of its latest sign-off; null before any), model_version (the
+version watched), cases_since and accuracy_since (outcomes matured after the promotion day),
+demotion_evalue (the largest mirror-image e-value so far), decline_alarms_since, review, alpha,
+policy_version.
 """
 
 from __future__ import annotations

@@ -604,15 +604,7 @@ def report(db: Path, point_id: str, segment: str | None, fmt: str, output: Path 
     """
     from shadow.report import briefing, render
 
-    chosen = None
-    if segment is not None:
-        column, sep, value = segment.partition("=")
-        if not sep or not column or not value:
-            raise ShadowError(
-                f"--segment {segment!r} is not column=value", hint="e.g. --segment site=kiel"
-            )
-        chosen = (column.strip(), value.strip())
-    text = render(briefing(db, point_id, chosen), fmt)
+    text = render(briefing(db, point_id, _segment(segment)), fmt)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -639,6 +631,183 @@ def demo(db: Path, no_app: bool) -> None:
         click.echo(
             "The track-record app is not built yet; read the briefing with"
             f" `shadow report --point pump-inspection --db {db}`."
+        )
+
+
+def _segment(segment: str | None) -> tuple[str, str] | None:
+    """--segment column=value as (column, value), or a ShadowError naming the fix."""
+    if segment is None:
+        return None
+    column, sep, value = segment.partition("=")
+    if not sep or not column.strip() or not value.strip():
+        raise ShadowError(
+            f"--segment {segment!r} is not column=value", hint="e.g. --segment site=kiel"
+        )
+    return column.strip(), value.strip()
+
+
+@cli.command()
+@db_option
+@click.option("--point", "point_id", required=True, help="The decision point to judge.")
+@click.option("--segment", help="Only this segment, as column=value (e.g. site=kiel).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--fail-unless-ready",
+    is_flag=True,
+    help="Exit with status 3 unless every segment shown is ready for its next stage.",
+)
+@reports_errors
+def gates(db: Path, point_id: str, segment: str | None, fmt: str, fail_unless_ready: bool) -> None:
+    """Is each segment ready for its next stage? Every criterion, its evidence and what is missing.
+
+    Reads the verdicts published by `shadow refresh`. The exit status is 0 whatever the verdicts,
+    unless --fail-unless-ready is given (for automation).
+
+    \b
+    Example:
+        shadow gates --point pump-inspection --segment site=munich
+        shadow gates --point pump-inspection --format json --fail-unless-ready
+    """
+    from shadow.readiness import jsonable, render_text, verdicts
+
+    found = verdicts(db, point_id, _segment(segment))
+    if fmt == "json":
+        click.echo(json.dumps(jsonable(found), indent=2, default=str, allow_nan=False))
+    else:
+        click.echo(render_text(found), nl=False)
+    if fail_unless_ready and not all(s["ready"] for s in found["segments"]):
+        sys.exit(3)
+
+
+@cli.group(invoke_without_command=True)
+@db_option
+@click.option("--point", "point_id", help="The decision point.")
+@click.option("--segment", help="The segment, as column=value (e.g. site=munich).")
+@click.option("--to", "to_stage", help="The stage to move it to (up one, or down to any).")
+@click.option("--by", "by", help="Who signs (recorded with the decision point's owner).")
+@click.option("--reason", help="Why, in a sentence (recorded).")
+@click.option("--override", help="Move up although the gate fails; the reason is recorded.")
+@click.pass_context
+@reports_errors
+def signoff(
+    ctx: click.Context,
+    db: Path,
+    point_id: str | None,
+    segment: str | None,
+    to_stage: str | None,
+    by: str | None,
+    reason: str | None,
+    override: str | None,
+) -> None:
+    """Record a named decision to move a segment to a stage, with a frozen evidence snapshot.
+
+    Moving up needs the gate to pass (see `shadow gates`), or --override with a reason.
+    Moving down, or back to shadow (a pause), is always allowed. The log is append-only.
+
+    \b
+    Example:
+        shadow signoff --point pump-inspection --segment site=munich --to advisory \\
+            --by "Dana Reyes" --reason "Gate passed; engineers briefed"
+        shadow signoff verify
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [
+        f"--{name}"
+        for name, value in (
+            ("point", point_id),
+            ("segment", segment),
+            ("to", to_stage),
+            ("by", by),
+            ("reason", reason),
+        )
+        if not value
+    ]
+    if missing:
+        raise click.UsageError("A sign-off needs " + ", ".join(missing))
+    from shadow.signoffs import sign_off
+
+    assert point_id and to_stage and by and reason
+    chosen = _segment(segment)
+    assert chosen is not None
+    done = sign_off(db, point_id, chosen, to_stage, by=by, reason=reason, override=override)
+    kind = "OVERRIDE: " if done.override else ""
+    click.echo(
+        f"{kind}Signed off {chosen[0]} = {chosen[1]}: {done.from_stage} -> {done.to_stage}"
+        f" (sign-off {done.signoff_id}, evidence hash {done.snapshot_hash[:12]})."
+    )
+
+
+@signoff.command("verify")
+@db_option
+@reports_errors
+def signoff_verify(db: Path) -> None:
+    """Recompute every sign-off's hash and report any that do not match (tampering).
+
+    Exit status 1 when one does not match.
+
+    \b
+    Example:
+        shadow signoff verify --db ops.duckdb
+    """
+    from shadow.signoffs import history, verify
+
+    problems = verify(db)
+    if problems:
+        raise ShadowError(
+            "The sign-off log was changed after signing:\n" + "\n".join(problems),
+            hint="restore the store from a backup and compare the sign-offs",
+        )
+    click.echo(f"All {len(history(db))} sign-offs match their hashes.")
+
+
+@signoff.command("show")
+@db_option
+@click.argument("signoff_id", type=int)
+@reports_errors
+def signoff_show(db: Path, signoff_id: int) -> None:
+    """Show one sign-off and its evidence snapshot exactly as it was recorded.
+
+    \b
+    Example:
+        shadow signoff show 1
+    """
+    from shadow.signoffs import show
+
+    click.echo(show(db, signoff_id), nl=False)
+
+
+@cli.command()
+@db_option
+@click.option("--point", "point_id", required=True, help="The decision point.")
+@reports_errors
+def stages(db: Path, point_id: str) -> None:
+    """Each segment's current stage, and the full sign-off history of the decision point.
+
+    \b
+    Example:
+        shadow stages --point pump-inspection
+    """
+    from shadow.readiness import verdicts
+    from shadow.signoffs import history
+
+    found = verdicts(db, point_id)
+    click.echo(f"{point_id}: owner {found['point']['owner']}")
+    for s in found["segments"]:
+        since = f" since {s['since'][:10]} ({s['signed_by']})" if s["since"] else ""
+        flag = "  REVIEW: demotion alarm" if s["review"] else ""
+        click.echo(f"  {s['segment']} = {s['segment_value']}: {s['stage']}{since}{flag}")
+    log = [r for r in history(db) if r["point_id"] == point_id]
+    click.echo("History:" if log else "History: no sign-off yet.")
+    for r in log:
+        by = r["signed_by"] + ("" if r["signed_by"] == r["owner"] else f" (owner: {r['owner']})")
+        over = f" OVERRIDE: {r['override_reason']}" if r["override_reason"] else ""
+        click.echo(
+            f"  {r['signoff_id']}. {r['signed_at']:%Y-%m-%d %H:%M} UTC {r['segment']} ="
+            f" {r['segment_value']}: {r['from_stage']} -> {r['to_stage']}, by {by}:"
+            f" {r['reason']} (policy version {r['policy_version']}){over}"
         )
 
 

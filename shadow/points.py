@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from shadow.columns import LOGS, known_columns
 from shadow.config import current_user, did_you_mean, load_toml, read_text
 from shadow.errors import InvalidConfig, UnknownPoint
+from shadow.policy import Policy, parse_policy
 from shadow.store import Store
 
 TASK_TYPES = ("binary", "multiclass")
@@ -44,6 +45,10 @@ class DecisionPoint:
     segment_columns: tuple[str, ...]
     timezone: str
     policy: dict[str, Any] = field(default_factory=dict)
+
+    def readiness(self) -> Policy:
+        """The point's readiness policy, defaults filled in (it was checked when parsed)."""
+        return parse_policy(self.policy, self.point_id, positive_label=self.positive_label)
 
 
 def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
@@ -113,6 +118,7 @@ def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
     policy = data.get("policy", {})
     if not isinstance(policy, dict):
         raise fail("[policy] must be a table")
+    parse_policy(policy, source, positive_label=positive)
     return DecisionPoint(
         point_id=point_id,
         name=data["name"].strip(),
@@ -174,7 +180,36 @@ def add_point(store: Store, point: DecisionPoint, definition: str, *, update: bo
             " $segments, $tz, $policy, $definition, now(), $by)",
             values,
         )
+        _record_policy(store, point)
     return "added" if existing is None else "updated"
+
+
+def policy_version(store: Store, point_id: str) -> int:
+    """The version number of `point_id`'s current policy (1 for the first; 0 if none recorded)."""
+    rows = store.rows(
+        "SELECT coalesce(max(version), 0) FROM policy_versions WHERE point_id = $id",
+        {"id": point_id},
+    )
+    return int(rows[0][0])
+
+
+def _record_policy(store: Store, point: DecisionPoint) -> None:
+    """Record the point's policy as a new version when it differs from the latest one."""
+    latest = store.rows(
+        "SELECT policy FROM policy_versions WHERE point_id = $id ORDER BY version DESC LIMIT 1",
+        {"id": point.point_id},
+    )
+    if latest and json.loads(latest[0][0]) == json.loads(json.dumps(point.policy, default=str)):
+        return
+    store.execute(
+        "INSERT INTO policy_versions VALUES ($id, $version, $policy, now(), $by)",
+        {
+            "id": point.point_id,
+            "version": policy_version(store, point.point_id) + 1,
+            "policy": json.dumps(point.policy, default=str),
+            "by": current_user(),
+        },
+    )
 
 
 def list_points(store: Store) -> list[DecisionPoint]:

@@ -43,6 +43,7 @@ class Briefing:
     segments: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     weekly: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
 
 
 def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = None) -> Briefing:
@@ -78,6 +79,11 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
         )
         drift = _table(published, "drift").filter(point_id=point_id)
         sequences = _table(published, "sequences").filter(point_id=point_id)
+        stages = (
+            published.table("stages").filter(point_id=point_id)
+            if "stages" in published.tables()
+            else pl.DataFrame()
+        )
         meta = published.meta
     out = Briefing(
         point={k: point[k] for k in ("point_id", "name", "owner", "task", "positive_label")},
@@ -93,6 +99,8 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
     out.segments = _segments(evidence, drift, sequences, name, value)
     out.warnings = _warnings(whole, out.segments, selective if name == "all" else whole)
     out.weekly = _weekly(numbers)
+    out.stages = _stages(stages, name, value)
+    out.warnings += [_review(s) for s in out.stages if s["review"]]
     return out
 
 
@@ -226,6 +234,35 @@ def _segments(
     return out
 
 
+def _stages(stages: pl.DataFrame, name: str, value: str) -> list[dict[str, Any]]:
+    """Segments above shadow or flagged for review (all, or the one chosen), with the watch."""
+    if stages.is_empty():
+        return []
+    rows = stages if name == "all" else stages.filter(segment=name, segment_value=value)
+    rows = rows.filter((pl.col("stage") != "shadow") | pl.col("review"))
+    keep = ("segment", "segment_value", "stage", "since", "signed_by", "review", "cases_since")
+    return [
+        {k: _iso(r[k]) if k == "since" else r[k] for k in (*keep, "accuracy_since")}
+        for r in rows.sort("segment", "segment_value").iter_rows(named=True)
+    ]
+
+
+def _stage_line(s: dict[str, Any]) -> str:
+    return (
+        f"{_where(s)}: {s['stage']} since {(s['since'] or '')[:10]}, signed by {s['signed_by']}"
+        + (" (flagged for review)" if s["review"] else "")
+    )
+
+
+def _review(s: dict[str, Any]) -> str:
+    return (
+        f"Review {_where(s)} ({s['stage']} since {(s['since'] or '')[:10]}, signed by"
+        f" {s['signed_by']}): since the promotion the model was right on"
+        f" {_pct(s['accuracy_since'])} of {s['cases_since']:,} resolved cases, and the demotion"
+        " watch (peeking-safe e-process or decline alarm) fired. See `shadow gates`."
+    )
+
+
 def _warnings(
     whole: pl.DataFrame, segments: list[dict[str, Any]], selective: pl.DataFrame
 ) -> list[str]:
@@ -312,6 +349,13 @@ def _markdown(b: Briefing) -> str:
         )
     for v in b.versions:
         lines += [f"## Model {v['model_version']}", "", *_paragraphs(v), ""]
+    if b.stages:
+        lines += [
+            f"## Stages (owner: {p['owner']})",
+            "",
+            *(f"- {_stage_line(s)}" for s in b.stages),
+            "",
+        ]
     if b.segments:
         lines += ["## Segments", "", *_segment_table(b.segments), ""]
     if b.warnings:
@@ -456,6 +500,12 @@ def _html(b: Briefing) -> str:
         weekly = [w for w in b.weekly if w["model_version"] == v["model_version"]]
         if weekly:
             parts.append(_chart(go, weekly, v["model_version"]))
+    if b.stages:
+        parts.append(
+            f"<h2>Stages (owner: {e(p['owner'])})</h2><ul>"
+            + "".join(f"<li>{e(_stage_line(s))}</li>" for s in b.stages)
+            + "</ul>"
+        )
     if b.segments:
         parts.append("<h2>Segments</h2>" + _html_table(b.segments))
     if b.warnings:

@@ -11,13 +11,13 @@ from tests.conftest import POINT_TOML
 
 
 def test_a_point_is_parsed_with_its_policy_kept() -> None:
-    text = POINT_TOML + "min_cases = 100\n"
+    text = POINT_TOML + "family_alpha = 0.1\n"
     point = parse_point(text)
     assert point.point_id == "pump-inspection"
     assert point.labels == ("inspect", "no_inspect")
     assert point.positive_label == "inspect"
     assert point.segment_columns == ("site", "region")
-    assert point.policy == {"min_cases": 100}
+    assert point.policy == {"family_alpha": 0.1}
 
 
 @pytest.mark.parametrize(

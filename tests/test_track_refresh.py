@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
-from shadow.points import get_point
+from shadow.points import get_point, policy_version
 from shadow.snapshot import open_published
 from shadow.store import Store
 from shadow.track.refresh import compute
@@ -24,7 +24,7 @@ def test_the_published_numbers_are_the_computed_ones(demo_db: Path) -> None:
     with Store.open(demo_db, read_only=True) as store:
         point = get_point(store, "pump-inspection")
         assert point is not None
-        computed = compute(store, point)
+        computed = compute(store, point, policy_version=policy_version(store, point.point_id))
     with open_published(demo_db) as published:
         published.verify()
         assert published.meta["points"] == 1

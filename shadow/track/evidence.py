@@ -11,8 +11,9 @@ For each model version and segment, from the whole record so far and the peeking
 - the pace: resolved cases that matured in the last PACE_DAYS days, per week; "about when" is the
   newest day plus the cases still needed at that pace.
 "Never" (inf) means it cannot pass at the current rates (e.g. accuracy at or below the floor).
-Until readiness policies exist, the floor, the margin and alpha are the point's [policy]
-accuracy_floor / margin, else DEFAULT_FLOOR / DEFAULT_MARGIN, at alpha = DEFAULT_ALPHA.
+The floor and the margin are those of the gate into the first stage after shadow (refresh.py), at
+alpha = DEFAULT_ALPHA for the segment alone: the briefing's description. The verdicts that decide a
+stage (gates.py) share the policy's family error rate across segments and are stricter.
 """
 
 from __future__ import annotations

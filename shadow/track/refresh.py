@@ -17,15 +17,18 @@ from typing import cast
 import polars as pl
 
 from shadow import sql
+from shadow.errors import StoreError
 from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import PublishResult, publish
 from shadow.store import Store
 from shadow.track import counts, health
 from shadow.track.confusion import LABELS, confusion_counts, confusion_of
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
+from shadow.track.gates import gates
 from shadow.track.join import concat, parts_of, read_joined
 from shadow.track.numbers import numbers
 from shadow.track.sequences import sequences
+from shadow.track.watch import stages
 
 Step = Callable[[str], None]
 # How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
@@ -36,6 +39,9 @@ CASES_PER_PART = 2_000_000
 PAIRED_KEPT = (
     "case_id",
     "model_version",
+    "predicted_label",
+    "human_label",
+    "actual_label",
     "score",
     "_day",
     "observed_at",
@@ -54,6 +60,8 @@ TABLES = (
     "calibration",
     "drift",
     "delays",
+    "gates",
+    "stages",
 )
 
 
@@ -94,8 +102,18 @@ def refresh(
     with Store.open(db, read_only=True, wait=wait) as store:
         points = list_points(store)
         loads = store.frame(sql.read("track", "loads"))
+        _check_schema(store, db)
+        signoffs = store.frame(sql.read("track", "signoffs"))
+        versions = dict(store.rows(sql.read("track", "policy_versions")))
         for point in points:
-            computed = compute(store, point, cases_per_part=cases_per_part, step=say)
+            computed = compute(
+                store,
+                point,
+                signoffs=signoffs.filter(point_id=point.point_id),
+                policy_version=versions.get(point.point_id, 0),
+                cases_per_part=cases_per_part,
+                step=say,
+            )
             for name, frame in computed.items():
                 if frame.width:
                     tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
@@ -106,6 +124,7 @@ def refresh(
     }
     published["points"] = _points(points)
     published["loads"] = loads
+    published["signoffs"] = signoffs
     # the data cut-off: the moment of the newest load the numbers include
     cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
     say("publishing")
@@ -117,10 +136,12 @@ def compute(
     store: Store,
     point: DecisionPoint,
     *,
+    signoffs: pl.DataFrame | None = None,
+    policy_version: int = 0,
     cases_per_part: int = CASES_PER_PART,
     step: Step | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every table of one decision point's track record.
+    """Every table of one decision point's track record, its readiness verdicts and its stages.
 
     The cases are joined a part at a time (join.read_joined); each part's counts are summed at
     their finest grain, its disagreements kept whole, and of its paired and decided cases only the
@@ -142,11 +163,40 @@ def compute(
         kept.append(joined.select([*PAIRED_KEPT, *segments], [*DECIDED_KEPT, *segments]))
     say(f"computing {point.point_id}")
     joined = concat(kept).cached()
-    floor = float(point.policy.get("accuracy_floor", DEFAULT_FLOOR))
-    margin = float(point.policy.get("margin", DEFAULT_MARGIN))
-    total = counts.combine(partials, point)
-    table = numbers(counts.rollup(total, versions, point).collect(), point)
-    sequence = sequences(joined, point, floor=floor, alpha=DEFAULT_ALPHA)
+    policy = point.readiness()
+    # "evidence needed" in the briefing is for the first stage after shadow, at DEFAULT_ALPHA
+    first_gate = policy.gates[policy.stages[1]] if len(policy.stages) > 1 else None
+    floor = first_gate.accuracy_floor if first_gate else DEFAULT_FLOOR
+    margin = first_gate.margin if first_gate else DEFAULT_MARGIN
+    table = numbers(
+        counts.rollup(counts.combine(partials, point), versions, point).collect(), point
+    )
+    alpha = policy.alpha(_segments_judged(table))
+    sequence = sequences(
+        joined, point, floor=floor, alpha=DEFAULT_ALPHA, gate_alpha=alpha, costs=policy.costs
+    )
+    calibration = health.calibration_of(
+        health.sum_parts(calibrations, ["model_version", *segments, "bin"]), point
+    )
+    drift = health.drift(joined, point)
+    verdicts = gates(
+        policy,
+        table,
+        sequence,
+        drift,
+        calibration,
+        alpha=alpha,
+        binary=point.positive_label is not None,
+    )
+    stage_table = stages(
+        policy,
+        sequence,
+        signoffs if signoffs is not None else pl.DataFrame(),
+        alpha=alpha,
+        timezone=point.timezone,
+    )
+    if verdicts.width:
+        verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
     disagreed = pl.concat(disagreements).with_columns(
         segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
     )
@@ -158,12 +208,30 @@ def compute(
             "decided_at", "case_id", "model_version"
         ),
         "confusion": confusion_of(health.sum_parts(confusions, [*LABELS, *segments]), point),
-        "calibration": health.calibration_of(
-            health.sum_parts(calibrations, ["model_version", *segments, "bin"]), point
-        ),
-        "drift": health.drift(joined, point),
+        "calibration": calibration,
+        "drift": drift,
         "delays": health.delays(joined, point),
+        "gates": verdicts,
+        "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
+
+
+def _check_schema(store: Store, db: Path | str) -> None:
+    """Refuse a store whose schema predates sign-offs (opened read-only, it cannot migrate)."""
+    found = store.rows(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'signoffs'"
+    )
+    if not found[0][0]:
+        raise StoreError(
+            f"The store {db} was made by an older Shadow: it has no sign-off log yet",
+            hint=f"run `shadow init --db {db}` to bring its schema up to date, then refresh",
+        )
+
+
+def _segments_judged(numbers: pl.DataFrame) -> int:
+    """How many segments share the family error rate: segment values with a resolved case."""
+    values = numbers.filter(pl.col("segment") != "all", period="all").filter(pl.col("resolved") > 0)
+    return max(values.select("segment", "segment_value").n_unique(), 1)
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:

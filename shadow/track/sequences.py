@@ -13,6 +13,12 @@ observed_at; ties by case id). Over that stream:
   p1 = p0 + max(p0, MIN_RISE) at threshold CUSUM_H (about 5,300 cases between false alarms at
   p0 = 0.10); after an alarm it restarts.
 The table keeps the state at the end of each day (in the point's timezone): "as known on that day".
+
+For the readiness gates (gates.py) it also keeps, per day: the positives resolved so far and how many
+of them the model caught (the recall e-test works from those counts), the one-sided PrPl-EB lower
+bound on the difference at the gate's error rate (gate_alpha), and, where the policy gives costs,
+the one-sided PrPl-EB upper bound on the mean cost per case of the model minus the person's
+(STATISTICS.md 7 and 9.2 E4: the per-case difference in [-C_max, C_max] rescaled to [0, 1]).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -28,6 +35,7 @@ from shadow.points import DecisionPoint
 from shadow.track import stats
 from shadow.track.join import GROUP, Joined, segment_value
 
+COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
 REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
@@ -35,7 +43,13 @@ THREADS = min(4, os.cpu_count() or 1)
 
 
 def sequences(
-    joined: Joined, point: DecisionPoint, *, floor: float, alpha: float = 0.05
+    joined: Joined,
+    point: DecisionPoint,
+    *,
+    floor: float,
+    alpha: float = 0.05,
+    gate_alpha: float | None = None,
+    costs: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """One row per (version, segment, segment value, day an outcome matured): the state that day.
 
@@ -51,6 +65,11 @@ def sequences(
             pl.col("model_right").cast(pl.Int8),
             pl.col("person_right").cast(pl.Int8),
             *point.segment_columns,
+            positive=(pl.col("actual_label") == pl.lit(point.positive_label))
+            .fill_null(False)
+            .cast(pl.Int8),
+            model_cost=_cost("predicted_label", point, costs),
+            person_cost=_cost("human_label", point, costs),
             as_of=pl.col("observed_at").dt.convert_time_zone(point.timezone).dt.date(),
         )
         .collect()
@@ -58,13 +77,14 @@ def sequences(
     )
     if resolved.is_empty():
         return _empty()
+    gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         parts = list(
             pool.map(
                 lambda segment: _segment_sequences(
-                    resolved, segment, point, floor=floor, alpha=alpha
+                    resolved, segment, point, floor=floor, alpha=alpha, gate=gate
                 ),
                 ("all", *point.segment_columns),
             )
@@ -72,8 +92,21 @@ def sequences(
     return pl.concat(parts).sort(*GROUP, "as_of")
 
 
+class Gate(NamedTuple):
+    """What the gate columns are computed at: its error rate and the largest cost of one case."""
+
+    alpha: float
+    max_cost: float | None
+
+
 def _segment_sequences(
-    resolved: pl.DataFrame, segment: str, point: DecisionPoint, *, floor: float, alpha: float
+    resolved: pl.DataFrame,
+    segment: str,
+    point: DecisionPoint,
+    *,
+    floor: float,
+    alpha: float,
+    gate: Gate,
 ) -> pl.DataFrame:
     """The streams of one segment column (or "all"): every version x value, in maturity order."""
     keys = resolved.select("model_version", segment_value=segment_value(segment))
@@ -95,6 +128,19 @@ def _segment_sequences(
     before = np.where(first > 0, model_correct[first - 1], 0)
     before_person = np.where(first > 0, person_correct[first - 1], 0)
     cs = stats.prpl_eb_paired(model - person, alpha, groups)
+    gate_lower = stats.prpl_eb_paired(model - person, gate.alpha, groups).lower
+    positive = resolved["positive"].to_numpy()[order].astype(np.int64)
+    positives = np.cumsum(positive)
+    caught = np.cumsum(positive * model)
+    positives_before = np.where(first > 0, positives[first - 1], 0)
+    caught_before = np.where(first > 0, caught[first - 1], 0)
+    cost_upper = np.full(len(groups), np.nan)
+    if gate.max_cost:
+        diff = (resolved["model_cost"] - resolved["person_cost"]).to_numpy()[order]
+        # the upper bound on the mean difference is the mirror of a lower bound on its negative
+        flipped = (gate.max_cost - diff) / (2 * gate.max_cost)
+        lower = stats.prpl_eb(flipped, gate.alpha, groups).lower
+        cost_upper = gate.max_cost - 2 * gate.max_cost * lower
     cusum, alarm = _cusum(1 - model, groups)
     # the state at the end of each day: the last case of each (group, day), and the day's alarms
     last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
@@ -124,8 +170,38 @@ def _segment_sequences(
             "difference_cs_high": cs.high[pick],
             "difference_lower": cs.lower[pick],
             "cusum_alarms": alarms_that_day.astype(np.uint32),
+            "positives": (positives - positives_before)[pick],
+            "positives_caught": (caught - caught_before)[pick],
+            "gate_difference_lower": gate_lower[pick],
+            "gate_cost_difference_upper": cost_upper[pick],
         }
-    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha))
+    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), gate_alpha=pl.lit(gate.alpha))
+
+
+def _cost(label: str, point: DecisionPoint, costs: dict[str, float] | None) -> pl.Expr:
+    """The cost of one resolved case for the side whose label is `label` (0 without costs)."""
+    if not costs or point.positive_label is None:
+        return pl.lit(0.0)
+    said = pl.col(label) == pl.lit(point.positive_label)
+    was = pl.col("actual_label") == pl.lit(point.positive_label)
+    return (
+        pl.when(said & was)
+        .then(pl.lit(costs.get("true_positive", 0.0)))
+        .when(said)
+        .then(pl.lit(costs.get("false_positive", 0.0)))
+        .when(was)
+        .then(pl.lit(costs.get("false_negative", 0.0)))
+        .otherwise(pl.lit(costs.get("true_negative", 0.0)))
+        .cast(pl.Float64)
+    )
+
+
+def _max_cost(costs: dict[str, float] | None) -> float | None:
+    """C_max: the largest difference one case can make between the two sides' costs."""
+    if not costs:
+        return None
+    values = [costs.get(k, 0.0) for k in COSTS]
+    return (max(values) - min(values)) or None
 
 
 def _cusum(errors: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +244,12 @@ def _empty() -> pl.DataFrame:
             "difference_lower": pl.Float64,
             "cusum": pl.Float64,
             "cusum_alarms": pl.UInt32,
+            "positives": pl.Int64,
+            "positives_caught": pl.Int64,
+            "gate_difference_lower": pl.Float64,
+            "gate_cost_difference_upper": pl.Float64,
             "floor": pl.Float64,
             "alpha": pl.Float64,
+            "gate_alpha": pl.Float64,
         }
     )

@@ -524,18 +524,28 @@ def rejects(
 @db_option
 @wait_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was computed as JSON.")
+@click.option(
+    "--cases-per-part",
+    type=click.IntRange(min=1000),
+    default=None,
+    help="Join at most this many cases at a time (default 2,000,000): lower it to use less "
+    "memory on a large store, raise it for speed on a big machine.",
+)
 @reports_errors
-def refresh(db: Path, wait: float, as_json: bool) -> None:
+def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None) -> None:
     """Compute the whole track record and publish it for the app and the reports.
 
-    Reads the logs (holding the store only while reading), computes every number, and publishes
-    them beside the store (<name>.published.duckdb) in one atomic step: readers see the old
-    numbers until the new ones are complete.
+    Reads the logs (holding the store, read-only, while it joins them), computes every number,
+    and publishes them beside the store (<name>.published.duckdb) in one atomic step: readers
+    see the old numbers until the new ones are complete. Memory stays bounded whatever the
+    store's size: the cases are joined a part at a time (--cases-per-part) and DuckDB spills
+    beyond SHADOW_MEMORY_LIMIT (default 2GB).
 
     \b
     Example:
         shadow refresh --db ops.duckdb
     """
+    from shadow.track.refresh import CASES_PER_PART
     from shadow.track.refresh import refresh as run
 
     started = time.monotonic()
@@ -544,7 +554,7 @@ def refresh(db: Path, wait: float, as_json: bool) -> None:
         if not as_json and sys.stderr.isatty():
             click.echo(f"  {phase} ({time.monotonic() - started:.1f} s) ...", err=True)
 
-    summary = run(db, wait=wait, step=step)
+    summary = run(db, wait=wait, step=step, cases_per_part=cases_per_part or CASES_PER_PART)
     if as_json:
         click.echo(
             json.dumps(

@@ -51,6 +51,19 @@ def test_joining_a_part_of_the_cases_at_a_time_changes_nothing(demo_db: Path) ->
         assert other.sort(other.columns).equals(frame.sort(frame.columns)), name
 
 
+def test_refresh_in_parts_publishes_the_same_numbers(demo_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(demo_db, db)
+    hashes = []
+    for options in ([], ["--cases-per-part", "1000"]):
+        result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--json", *options])
+        assert result.exit_code == 0, result.output
+        hashes.append(json.loads(result.stdout)["content_hash"])
+    assert hashes[0] == hashes[1]
+    bad = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--cases-per-part", "10"])
+    assert bad.exit_code == 2 and "10 is not in the range x>=1000" in bad.output
+
+
 def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(demo_db, db)

@@ -24,6 +24,7 @@ from shadow.track import stats
 from shadow.track.join import GROUP, Joined, segment_value
 
 CALIBRATION_BINS = 10
+SCALE = 1e9  # calibration sums are kept in billionths, as integers (see calibration_sums)
 REFERENCE_WEEKS = 4
 WINDOW_WEEKS = 4
 MIN_SCORES = 50
@@ -83,13 +84,18 @@ def calibration_sums(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
     scored = scored.with_columns(bin=pl.Series(np.searchsorted(edges, scored["p"].to_numpy())))
     p, y = pl.col("p"), pl.col("y")
+
+    def exact_sum(x: pl.Expr) -> pl.Expr:
+        # in billionths, as integers: a sum that is the same in any order, split in any parts
+        return (x * SCALE).round().cast(pl.Int64).sum()
+
     return scored.group_by("model_version", *point.segment_columns, "bin").agg(
         n=pl.len(),
         sum_y=y.sum(),
-        sum_p=p.sum(),
-        sum_squares=((p - y) ** 2).sum(),
-        _num=((y - p) * (1 - 2 * p)).sum(),
-        _var=((1 - 2 * p) ** 2 * p * (1 - p)).sum(),
+        sum_p=exact_sum(p),
+        sum_squares=exact_sum((p - y) ** 2),
+        _num=exact_sum((y - p) * (1 - 2 * p)),
+        _var=exact_sum((1 - 2 * p) ** 2 * p * (1 - p)),
     )
 
 
@@ -119,7 +125,7 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
                 "bin",
                 bin_cases="n",
                 observed_rate=pl.col("sum_y") / pl.col("n"),
-                mean_score=pl.col("sum_p") / pl.col("n"),
+                mean_score=pl.col("sum_p") / SCALE / pl.col("n"),
             )
         )
         per_group = (
@@ -127,11 +133,10 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
             .agg(sums.sum())
             .select(
                 *GROUP,
-                "_num",
-                "_var",
+                pl.col("_num", "_var") / SCALE,
                 cases="n",
-                brier=pl.col("sum_squares") / pl.col("n"),
-                calibration_in_the_large=(pl.col("sum_p") - pl.col("sum_y")) / pl.col("n"),
+                brier=pl.col("sum_squares") / SCALE / pl.col("n"),
+                calibration_in_the_large=(pl.col("sum_p") / SCALE - pl.col("sum_y")) / pl.col("n"),
             )
         )
         ece = (
@@ -195,6 +200,10 @@ def _drift_rows(
     key: dict[str, str], weeks: list[object], week_index: np.ndarray, score: np.ndarray
 ) -> list[dict[str, object]]:
     """The drift rows of one (version, segment value): weeks sorted, week_index into them."""
+    # the scores in one order whatever order the cases came in, so that float sums (the mean
+    # scores) come out the same to the last bit on every refresh
+    order = np.lexsort((score, week_index))
+    week_index, score = week_index[order], score[order]
     in_reference = week_index < REFERENCE_WEEKS
     reference = score[in_reference]
     # deciles need volume: about ten reference scores a bin, else fewer bins (an empty bin alone

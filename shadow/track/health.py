@@ -166,21 +166,28 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
 
 
 def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, week) with its PSI against the reference weeks.
+    """One row per (version, segment, value, week) with its PSI against the reference weeks."""
+    return drift_of(scores(joined, point).collect(), point)
+
+
+def scores(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
+    """What drift reads of each paired case with a score: its version, segments, week and score.
+
+    Versions and segment values are categorical: a refresh keeps this for every case.
+    """
+    return joined.paired.filter(pl.col("score").is_not_null()).select(
+        *(pl.col(c).cast(pl.Categorical) for c in ("model_version", *point.segment_columns)),
+        "score",
+        week=pl.col("_day").dt.truncate("1w"),
+    )
+
+
+def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """The drift table from `scores` (of all the cases).
 
     Each score is binned once, on its group's reference quantiles; a week's window is then a
     difference of cumulative histograms, so the cost grows with the scores, not weeks x scores.
     """
-    scored = (
-        joined.paired.filter(pl.col("score").is_not_null())
-        .select(
-            *point.segment_columns,
-            "model_version",
-            "score",
-            week=pl.col("_day").dt.truncate("1w"),
-        )
-        .collect()
-    )
     rows: list[dict[str, object]] = []
     for segment in ("all", *point.segment_columns):
         part = scored.select(
@@ -252,13 +259,22 @@ def _drift_rows(
 
 def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     """Days from decision to outcome of record, per segment and week of decision (resolved cases)."""
+    return delays_of(delay_days(joined, point).collect(), point)
+
+
+def delay_days(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
+    """What delays reads of each resolved case: its segments, week of decision and days waited."""
     days = (pl.col("observed_at") - pl.col("decided_at")).dt.total_seconds() / 86400
-    resolved = (
-        joined.decided.filter(pl.col("observed_at").is_not_null())
-        .select(*point.segment_columns, days=days, week=pl.col("_day").dt.truncate("1w"))
-        .collect()
-        .lazy()
+    return joined.decided.filter(pl.col("observed_at").is_not_null()).select(
+        *(pl.col(c).cast(pl.Categorical) for c in point.segment_columns),
+        days=days,
+        week=pl.col("_day").dt.truncate("1w"),
     )
+
+
+def delays_of(days: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """The delays table from `delay_days` (of all the cases)."""
+    resolved = days.lazy()
     parts = [
         resolved.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
         .group_by("segment", "segment_value", "week")

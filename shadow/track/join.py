@@ -29,7 +29,9 @@ GROUP = ("model_version", "segment", "segment_value")
 
 def segment_value(segment: str) -> pl.Expr:
     """A case's value of the segment column `segment` ("all" for the whole point)."""
-    return pl.lit("all") if segment == "all" else pl.col(segment).fill_null("(none)")
+    if segment == "all":
+        return pl.lit("all")
+    return pl.col(segment).cast(pl.String).fill_null("(none)")
 
 
 # Where a paired case falls (DESIGN.md): known outcome or pending, agreeing or not, who was right.
@@ -68,34 +70,6 @@ class Joined:
     def cached(self) -> Joined:
         """The same frames computed once (every number reads them many times)."""
         return Joined(*(f.lazy() for f in pl.collect_all(self.frames())))
-
-    def select(self, paired: list[str], decided: list[str]) -> Joined:
-        """Only these columns of the paired and decided cases (what the later steps read)."""
-        return Joined(
-            self.decided.select(decided),
-            self.paired.select(paired),
-            self.late,
-            self.undecided,
-            self.after_outcome,
-            self.versions,
-        )
-
-
-def concat(parts: list[Joined]) -> Joined:
-    """The parts of one point's cases (see read_joined) as one Joined."""
-
-    def joined(name: str) -> pl.LazyFrame:
-        frames: list[pl.LazyFrame] = [getattr(p, name) for p in parts]
-        return pl.concat(frames, how="vertical_relaxed")
-
-    return Joined(
-        decided=joined("decided"),
-        paired=joined("paired"),
-        late=joined("late"),
-        undecided=joined("undecided"),
-        after_outcome=joined("after_outcome"),
-        versions=parts[0].versions,
-    )
 
 
 def parts_of(store: Store, point: DecisionPoint, cases_per_part: int) -> tuple[int, list[str]]:

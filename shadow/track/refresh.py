@@ -25,31 +25,15 @@ from shadow.track import counts, health
 from shadow.track.confusion import LABELS, confusion_counts, confusion_of
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.gates import gates
-from shadow.track.join import concat, parts_of, read_joined
+from shadow.track.join import parts_of, read_joined
 from shadow.track.numbers import numbers
-from shadow.track.sequences import sequences
+from shadow.track.sequences import sequences_of, stream
 from shadow.track.watch import stages
 
 Step = Callable[[str], None]
 # How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
 # 2M cases), whatever the size of the store.
 CASES_PER_PART = 2_000_000
-# Of the paired and decided cases, the columns the sequences, drift and delays read (the other
-# tables are summed a part at a time).
-PAIRED_KEPT = (
-    "case_id",
-    "model_version",
-    "predicted_label",
-    "human_label",
-    "actual_label",
-    "score",
-    "_day",
-    "observed_at",
-    "resolved",
-    "model_right",
-    "person_right",
-)
-DECIDED_KEPT = ("case_id", "decided_at", "_day", "observed_at")
 # The tables computed per decision point (each gets a point_id column when published).
 TABLES = (
     "numbers",
@@ -150,20 +134,33 @@ def compute(
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
     segments = list(point.segment_columns)
-    partials, kept, disagreements, calibrations, confusions = [], [], [], [], []
+    policy = point.readiness()
+    # of each part: counts, calibration and confusion summed at their finest grain; of every
+    # case, only what the sequences, drift and delays read; the disagreements whole
+    partials: list[counts.Partial] = []
+    calibrations: list[pl.DataFrame] = []
+    confusions: list[pl.DataFrame] = []
+    kept: tuple[list[pl.DataFrame], ...] = ([], [], [], [])
+    streams, scores, delays, disagreements = kept
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
         joined = read_joined(store, point, (part, parts), versions).cached()
         partials.append(counts.partial(joined, point))
         calibrations.append(health.calibration_sums(joined, point))
         confusions.append(confusion_counts(joined, point))
-        # the case explorer shows disagreements: publish those (a few percent of all cases),
-        # with their explanations, and not every paired case
-        disagreements.append(joined.paired.filter(~pl.col("agree")).collect())
-        kept.append(joined.select([*PAIRED_KEPT, *segments], [*DECIDED_KEPT, *segments]))
+        frames = pl.collect_all(
+            [
+                stream(joined, point, policy.costs),
+                health.scores(joined, point),
+                health.delay_days(joined, point),
+                # the case explorer shows disagreements: publish those (a few percent of all
+                # cases), with their explanations, and not every paired case
+                joined.paired.filter(~pl.col("agree")),
+            ]
+        )
+        for frame_list, frame in zip(kept, frames, strict=True):
+            frame_list.append(frame)
     say(f"computing {point.point_id}")
-    joined = concat(kept).cached()
-    policy = point.readiness()
     # "evidence needed" in the briefing is for the first stage after shadow, at DEFAULT_ALPHA
     first_gate = policy.gates[policy.stages[1]] if len(policy.stages) > 1 else None
     floor = first_gate.accuracy_floor if first_gate else DEFAULT_FLOOR
@@ -172,13 +169,18 @@ def compute(
         counts.rollup(counts.combine(partials, point), versions, point).collect(), point
     )
     alpha = policy.alpha(_segments_judged(table))
-    sequence = sequences(
-        joined, point, floor=floor, alpha=DEFAULT_ALPHA, gate_alpha=alpha, costs=policy.costs
+    sequence = sequences_of(
+        pl.concat(streams),
+        point,
+        floor=floor,
+        alpha=DEFAULT_ALPHA,
+        gate_alpha=alpha,
+        costs=policy.costs,
     )
     calibration = health.calibration_of(
         health.sum_parts(calibrations, ["model_version", *segments, "bin"]), point
     )
-    drift = health.drift(joined, point)
+    drift = health.drift_of(pl.concat(scores), point)
     verdicts = gates(
         policy,
         table,
@@ -210,7 +212,7 @@ def compute(
         "confusion": confusion_of(health.sum_parts(confusions, [*LABELS, *segments]), point),
         "calibration": calibration,
         "drift": drift,
-        "delays": health.delays(joined, point),
+        "delays": health.delays_of(pl.concat(delays), point),
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }

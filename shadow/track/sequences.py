@@ -51,30 +51,47 @@ def sequences(
     gate_alpha: float | None = None,
     costs: dict[str, float] | None = None,
 ) -> pl.DataFrame:
-    """One row per (version, segment, segment value, day an outcome matured): the state that day.
+    """One row per (version, segment, segment value, day an outcome matured): the state that day."""
+    resolved = stream(joined, point, costs).collect()
+    return sequences_of(
+        resolved, point, floor=floor, alpha=alpha, gate_alpha=gate_alpha, costs=costs
+    )
+
+
+def stream(
+    joined: Joined, point: DecisionPoint, costs: dict[str, float] | None = None
+) -> pl.LazyFrame:
+    """What the sequences read of each resolved paired case (a refresh keeps it for every case)."""
+    return joined.paired.filter(pl.col("resolved")).select(
+        "case_id",
+        *(pl.col(c).cast(pl.Categorical) for c in ("model_version", *point.segment_columns)),
+        "observed_at",
+        pl.col("model_right").cast(pl.Int8),
+        pl.col("person_right").cast(pl.Int8),
+        positive=(pl.col("actual_label") == pl.lit(point.positive_label))
+        .fill_null(False)
+        .cast(pl.Int8),
+        model_cost=_cost("predicted_label", point, costs),
+        person_cost=_cost("human_label", point, costs),
+        as_of=pl.col("observed_at").dt.convert_time_zone(point.timezone).dt.date(),
+    )
+
+
+def sequences_of(
+    streamed: pl.DataFrame,
+    point: DecisionPoint,
+    *,
+    floor: float,
+    alpha: float = 0.05,
+    gate_alpha: float | None = None,
+    costs: dict[str, float] | None = None,
+) -> pl.DataFrame:
+    """The sequences table from `stream` (of all the cases).
 
     The resolved cases are sorted once by maturity (observed_at, then case id); each segment
     column's streams are then a stable reordering of that by group, so no string sort repeats.
     """
-    resolved = (
-        joined.paired.filter(pl.col("resolved"))
-        .select(
-            "case_id",
-            "model_version",
-            "observed_at",
-            pl.col("model_right").cast(pl.Int8),
-            pl.col("person_right").cast(pl.Int8),
-            *point.segment_columns,
-            positive=(pl.col("actual_label") == pl.lit(point.positive_label))
-            .fill_null(False)
-            .cast(pl.Int8),
-            model_cost=_cost("predicted_label", point, costs),
-            person_cost=_cost("human_label", point, costs),
-            as_of=pl.col("observed_at").dt.convert_time_zone(point.timezone).dt.date(),
-        )
-        .collect()
-        .sort("observed_at", "case_id")
-    )
+    resolved = streamed.sort("observed_at", "case_id")
     if resolved.is_empty():
         return _empty()
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
@@ -109,10 +126,16 @@ def _segment_sequences(
     gate: Gate,
 ) -> pl.DataFrame:
     """The streams of one segment column (or "all"): every version x value, in maturity order."""
-    keys = resolved.select("model_version", segment_value=segment_value(segment))
-    # a number per (version, value): which number does not matter, only that the groups differ
-    # (each group's stream is computed on its own, and the rows are sorted by name at the end)
-    codes = keys.select(pl.all().cast(pl.Categorical).to_physical().cast(pl.Int64))
+    keys = resolved.select(
+        pl.col("model_version").cast(pl.String), segment_value=segment_value(segment)
+    )
+    # a number per (version, value), in the order of their names: the groups' streams then sit
+    # in one order on every run (their running sums share one array, so even the last bits of
+    # each group's numbers depend on which groups come before it)
+    codes = keys.select(
+        pl.col(c).replace_strict(names, range(len(names)), return_dtype=pl.Int64)
+        for c, names in ((c, keys[c].unique().sort()) for c in keys.columns)
+    )
     values = int(codes["segment_value"].max() or 0) + 1  # type: ignore[arg-type]
     group_id = codes["model_version"] * values + codes["segment_value"]
     order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept

@@ -117,9 +117,11 @@ def store_path(size: str) -> Path:
 def ensure_store(size: str) -> Path:
     """Generate the sample at this size and load it into a kept store, unless already done."""
     folder, db = data_dir(size), store_path(size)
-    if db.exists():
-        return db
     python = sys.executable
+    shadow = [str(Path(python).parent / "shadow")]  # the command of this interpreter's venv
+    if db.exists():  # kept from an earlier run: bring its schema up to date
+        subprocess.run([*shadow, "init", "--db", str(db)], check=True, capture_output=True)
+        return db
     if not all((folder / f"{log}.parquet").exists() for log in LOGS):
         print(f"generating the sample at {size} ...", file=sys.stderr, flush=True)
         subprocess.run(
@@ -138,7 +140,6 @@ def ensure_store(size: str) -> Path:
         )
     partial = db.with_name("store.building.duckdb")
     partial.unlink(missing_ok=True)
-    shadow = [str(Path(python).parent / "shadow")]  # the command of this interpreter's venv
     run = lambda *args: subprocess.run([*shadow, *args, "--db", str(partial)], check=True)  # noqa: E731
     print(f"building the {size} store ...", file=sys.stderr, flush=True)
     run("init")
@@ -181,8 +182,8 @@ def run_phases(db: Path) -> dict[str, Any]:
 
     Wraps read_joined (the records of record, in DuckDB), Joined.cached (the rest of the join, in
     Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
-    timer), numbers, sequences, evidence, confusion, the health tables and publish; "other" is
-    the rest (disagreements, concatenating, the summary).
+    timer), numbers, sequences, evidence, confusion, the health tables, gates, stages and
+    publish; "other" is the rest (what each part keeps of its cases, concatenating, the summary).
     """
     import functools
 
@@ -207,11 +208,21 @@ def run_phases(db: Path) -> dict[str, Any]:
 
         return wrapper
 
-    for name in ("read_joined", "numbers", "sequences", "evidence", "confusion", "publish"):
+    for name in (
+        "read_joined",
+        "numbers",
+        "sequences_of",
+        "evidence",
+        "confusion_counts",
+        "confusion_of",
+        "gates",
+        "stages",
+        "publish",
+    ):
         setattr(r, name, timed(name, getattr(r, name)))
     r.counts.partial = timed("counts (partial)", r.counts.partial)
     r.counts.rollup = timed("counts (rollup)", r.counts.rollup, collect=True)
-    for name in ("calibration", "drift", "delays"):
+    for name in ("calibration_sums", "calibration_of", "drift_of", "delays_of"):
         setattr(r.health, name, timed(name, getattr(r.health, name)))
     join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
     started = time.perf_counter()

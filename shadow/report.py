@@ -22,6 +22,13 @@ import polars as pl
 
 from shadow.errors import ShadowError
 from shadow.snapshot import Published, open_published
+from shadow.words import iso as _iso
+from shadow.words import need as _need
+from shadow.words import pct as _pct
+from shadow.words import points as _points
+from shadow.words import span as _range
+from shadow.words import when as _when
+from shadow.words import where as _where
 
 FORMATS = ("md", "html", "json")
 # Columns of the published numbers the briefing reads that earlier versions did not publish.
@@ -400,33 +407,6 @@ def _segment_table(segments: list[dict[str, Any]]) -> list[str]:
     return head + rows
 
 
-def _need(passes: bool, cases: float, weeks: float) -> str:
-    if passes:
-        return "shown"
-    if math.isinf(cases):
-        return "not at current rates"
-    when = "no cases arriving" if math.isinf(weeks) else f"about {weeks:.0f} weeks"
-    return f"{cases:,.0f} more cases ({when})"
-
-
-def _where(s: dict[str, Any]) -> str:
-    return "all cases" if s["segment"] == "all" else f"{s['segment']} = {s['segment_value']}"
-
-
-def _pct(x: float | None) -> str:
-    return "no evidence yet" if x is None else f"{100 * x:.0f}%"
-
-
-def _range(i: dict[str, Any]) -> str:
-    if i["low"] is None or i["high"] is None:
-        return "no interval yet"
-    return f"{100 * i['low']:.0f}–{100 * i['high']:.0f}%"
-
-
-def _points(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:+.1f} points"
-
-
 # --- HTML -------------------------------------------------------------------------------------------
 
 
@@ -538,20 +518,6 @@ def _html_table(segments: list[dict[str, Any]]) -> str:
 
 
 # --- plain values -------------------------------------------------------------------------------------
-
-
-def _when(iso: str | None) -> str:
-    """An ISO time as people read it: 2026-11-26 02:47 UTC."""
-    if not iso:
-        return "no load yet"
-    moment = datetime.fromisoformat(iso)
-    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
-
-
-def _iso(x: Any) -> str | None:
-    if x is None:
-        return None
-    return x.isoformat() if isinstance(x, datetime | date) else str(x)
 
 
 def _jsonable(x: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -22,7 +22,7 @@ from shadow import browse, words
 from shadow.errors import NotPublished, ShadowError
 
 Identity = tuple[int, int, int] | None
-PERIOD_WORDS = {"day": "Day", "week": "Week", "month": "Month"}
+PERIODS = ["day", "week", "month"]
 
 
 def db_path() -> str:
@@ -141,12 +141,10 @@ def sidebar() -> Context | None:
         )
         return None
     ids = [p["point_id"] for p in snap.points]
-    names = {p["point_id"]: p["name"] for p in snap.points}
     sb = st.sidebar
     point_id = sb.selectbox(
         "Decision point",
         ids,
-        format_func=lambda i: f"{names[i]} ({i})",
         key="point",
         bind="query-params",
     )
@@ -181,8 +179,7 @@ def sidebar() -> Context | None:
     )
     period = sb.segmented_control(
         "Period",
-        list(PERIOD_WORDS),
-        format_func=PERIOD_WORDS.get,
+        PERIODS,
         default="week",
         key="period",
         bind="query-params",
@@ -251,7 +248,9 @@ def context() -> Context:
     ctx: Context | None = st.session_state.get("_context")
     if ctx is None:
         st.stop()
-    return ctx
+    # always the snapshot that is published now (a page can rerun on its own, e.g. in AppTest)
+    identity = browse.identity(ctx.db)
+    return ctx if identity == ctx.identity else replace(ctx, identity=identity)
 
 
 def header(title: str, ctx: Context) -> None:

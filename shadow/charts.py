@@ -26,6 +26,9 @@ _LAYOUT: dict[str, Any] = {
     "margin": {"t": 30, "b": 40, "l": 60, "r": 20},
     "legend": {"orientation": "h", "y": 1.08, "x": 0},
     "hovermode": "x unified",
+    # transparent: the page's background shows through, light or dark
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
 }
 
 

@@ -65,7 +65,9 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
         everything = _table(published, "numbers").filter(point_id=point_id)
         numbers = everything.filter(segment=name, segment_value=value)
         missing = sorted(NEEDED - set(numbers.columns)) if not numbers.is_empty() else []
-        if missing or not {"evidence", "sequences"} <= set(published.tables()):
+        # evidence and sequences exist once an outcome is known; before that nothing is missing
+        resolved = not everything.is_empty() and bool(everything["resolved"].sum())
+        if missing or (resolved and not {"evidence", "sequences"} <= set(published.tables())):
             raise ShadowError(
                 "The published numbers were computed by an older version of Shadow"
                 + (f" (they lack {', '.join(missing[:3])})" if missing else ""),
@@ -77,14 +79,14 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
                 f"{point_id} has no cases with {name} = {value!r}",
                 hint=f"the values of {name} are " + ", ".join(values[:20]),
             )
-        evidence = _table(published, "evidence").filter(point_id=point_id)
+        evidence = _rows(published, "evidence", point_id)
         selective = (
             everything.filter(period="all").filter(pl.col("selective_labels"))
             if "selective_labels" in numbers.columns
             else pl.DataFrame()
         )
-        drift = _table(published, "drift").filter(point_id=point_id)
-        sequences = _table(published, "sequences").filter(point_id=point_id)
+        drift = _rows(published, "drift", point_id)
+        sequences = _rows(published, "sequences", point_id)
         meta = published.meta
     out = Briefing(
         point={k: point[k] for k in ("point_id", "name", "owner", "task", "positive_label")},
@@ -131,6 +133,12 @@ def _point(published: Published, point_id: str) -> dict[str, Any]:
 
 def _table(published: Published, name: str) -> pl.DataFrame:
     return published.table(name) if name in published.tables() else pl.DataFrame()
+
+
+def _rows(published: Published, name: str, point_id: str) -> pl.DataFrame:
+    """The point's rows of a table that is published once outcomes exist (empty before)."""
+    table = _table(published, name)
+    return table.filter(point_id=point_id) if table.width else table
 
 
 def _version(row: dict[str, Any], numbers: pl.DataFrame) -> dict[str, Any]:

@@ -65,6 +65,16 @@ for r in seg.whole.iter_rows(named=True):
             f" {words.points(r['difference_high'])})",
         }
     )
+judged = seg.whole.filter((pl.col("resolved") >= browse.THIN) & pl.col("difference").is_not_null())
+if judged.height:
+    best = judged.sort("difference", descending=True).row(0, named=True)
+    worst = judged.sort("difference").row(0, named=True)
+    st.markdown(
+        f"Where the model did best next to the people: **{best['segment_value']}**"
+        f" ({words.points(best['difference'])}, n = {int(best['resolved']):,}); where it did worst:"
+        f" **{worst['segment_value']}** ({words.points(worst['difference'])},"
+        f" n = {int(worst['resolved']):,})."
+    )
 if rows:
     st.dataframe(pl.DataFrame(rows), hide_index=True)
     st.markdown(

@@ -180,7 +180,7 @@ def disagreements_figure(over_time: pl.DataFrame, period: str = "week") -> go.Fi
 
 
 def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go.Figure:
-    """Segment value x period: model minus people accuracy; thin cells greyed, not coloured."""
+    """Segment value x period: model minus people accuracy; cells with thin evidence are faint."""
     values = sorted(set(periods["segment_value"].to_list()))
     starts = sorted(set(periods["period_start"].to_list()))
     x = [str(s) for s in starts]
@@ -198,7 +198,7 @@ def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go
             d = r["difference"] if r else None
             enough = n >= thin and d is not None
             strong[-1].append(d if enough else None)
-            weak[-1].append(0.0 if (not enough and n > 0) else None)
+            weak[-1].append(d if (not enough and n > 0) else None)
             text[-1].append(
                 "no resolved case"
                 if n == 0 or d is None
@@ -210,7 +210,11 @@ def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go
             z=weak,
             x=x,
             y=values,
-            colorscale=[[0, "rgba(148,163,184,0.35)"], [1, "rgba(148,163,184,0.35)"]],
+            colorscale="RdBu",
+            zmid=0,
+            zmin=-0.3,
+            zmax=0.3,
+            opacity=0.3,  # muted: the same colours, faint
             showscale=False,
             text=text,
             hovertemplate="%{y}, %{x}: %{text}<extra></extra>",

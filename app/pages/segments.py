@@ -30,8 +30,8 @@ if seg.periods.height and seg.periods["resolved"].sum():
     st.markdown(
         f"Each cell is one {column} in one {c.period}: blue where the model was right more often than"
         " the people on the same cases, red where the people were, white where they were level."
-        f" Cells with fewer than {browse.THIN} cases with a known outcome are grey: too few to say"
-        " either way. Hover a cell for its difference and n."
+        f" Cells with fewer than {browse.THIN} cases with a known outcome are faint: too few to say"
+        " much on their own (choose month for fuller cells). Hover a cell for its difference and n."
     )
 else:
     st.info("No case with a known outcome in this view: no evidence yet.")

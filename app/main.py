@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+from shadow.errors import ShadowError
 
 st.set_page_config(
     page_title="Shadow track record", page_icon=":material/visibility:", layout="wide"
@@ -22,4 +23,9 @@ page = st.navigation(
 context = ui.sidebar()
 st.session_state["_context"] = context
 if context is not None:
-    page.run()
+    try:
+        page.run()
+    except (
+        ShadowError
+    ) as e:  # e.g. a snapshot replaced by hand mid-read: a message, not a traceback
+        ui.show_error(e)

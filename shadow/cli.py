@@ -666,8 +666,6 @@ def app(db: Path, port: int, address: str) -> None:
 
 def _run_app(db: Path, port: int, address: str) -> None:
     """Serve app/main.py with Streamlit on address:port over the store `db`, until Ctrl+C."""
-    import subprocess
-
     here = Path(__file__).resolve().parent
     scripts = [here / "_app" / "main.py", here.parent / "app" / "main.py"]
     script = next((s for s in scripts if s.is_file()), None)
@@ -693,15 +691,10 @@ def _run_app(db: Path, port: int, address: str) -> None:
         str(db.resolve()),
     ]
     click.echo(f"Opening the app at http://{address}:{port} over {db} (Ctrl+C stops it).")
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        return
-    if code not in (0, -2, 130):
-        raise ShadowError(
-            f"The app stopped with exit status {code}",
-            hint=f"is port {port} in use? Try `shadow app --port {port + 1}`",
-        )
+    sys.stdout.flush()
+    # Streamlit takes this process's place: Ctrl+C and a terminating signal reach the server itself,
+    # and no server is left behind when this command is stopped.
+    os.execv(sys.executable, command)
 
 
 def main() -> None:

@@ -300,3 +300,34 @@ def test_loads_and_refreshes_succeed_while_the_app_is_in_use_and_it_shows_them(
         assert process.poll() is None  # the app ran throughout
     finally:
         stop(process)
+
+
+@pytest.mark.parametrize("command", ["app", "demo"])
+def test_shadow_app_and_shadow_demo_serve_the_app_on_localhost(
+    command: str, demo_db: Path, tmp_path: Path
+) -> None:
+    db = copy_store(demo_db, tmp_path / "s") if command == "app" else tmp_path / "new.duckdb"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shadow", command, "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "BROWSER": "none"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[0].decode()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health") as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("no app answered")
+        assert published_path(db).exists()  # demo built and published the store first
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0].decode()
+    assert f"Opening the app at http://127.0.0.1:{port} over {db}" in output

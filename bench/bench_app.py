@@ -4,8 +4,9 @@ Over a published snapshot (by default the 10M-case sample's), for every page:
 - AppTest: the page's run after the sidebar has drawn, with Streamlit's cache cleared (cold) and
   again with the cache warm (the next click); and the very first request (sidebar + Track record);
 - browser: `streamlit run` as its own process, Chromium driven by Playwright; the time from
-  `page.goto` until the page has drawn its title, numbers and every chart, on the first visit
-  (cold: nothing cached) and on a second visit (warm); then the server's peak memory (VmHWM).
+  `page.goto` (a full page load) until the page has drawn its title, numbers and every chart, on
+  the first visit (cold: nothing cached) and on a second visit (warm), then moving to each page by
+  a click in the sidebar (no reload); then the server's peak memory (VmHWM).
 
     python bench/bench_app.py --published bench/data/sample-10m/store.published.duckdb
 
@@ -84,6 +85,13 @@ def browser(db: Path, log: Path) -> tuple[dict[str, dict[str, float]], int]:
                     page.goto(f"{base}/{path}")
                     settle(page, title)
                     out.setdefault(title, {})[kind] = round(time.perf_counter() - started, 2)
+            # moving between pages as a reader does: a click in the sidebar, no reload
+            titles = list(PAGES.values())
+            for title in [*titles[1:], titles[0]]:
+                started = time.perf_counter()
+                page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+                settle(page, title)
+                out[title]["sidebar click"] = round(time.perf_counter() - started, 2)
             b.close()
         status = Path(f"/proc/{process.pid}/status").read_text()
         peak_kb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1])
@@ -101,6 +109,7 @@ def main() -> None:
         help="a published snapshot (<store>.published.duckdb)",
     )
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--skip-apptest", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.duckdb"
@@ -112,7 +121,8 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "load_before": load_before,
         }
-        result["apptest_seconds"] = apptest(db)
+        if not args.skip_apptest:
+            result["apptest_seconds"] = apptest(db)
         if not args.skip_browser:
             seconds, peak = browser(db, Path(folder) / "streamlit.log")
             result["browser_seconds"] = seconds

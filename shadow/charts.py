@@ -59,9 +59,16 @@ def _share_axis(fig: go.Figure, title: str, x_title: str) -> go.Figure:
     fig.update_layout(
         **_LAYOUT,
         yaxis={"tickformat": ".0%", "title": title},
-        xaxis={"title": x_title},
+        xaxis=_time_axis(x_title),
     )
     return fig
+
+
+def _time_axis(title: str) -> dict[str, Any]:
+    """An x axis of period starts; months are labelled as months, not as their first day."""
+    if title.startswith("month"):
+        return {"title": title, "dtick": "M1", "tickformat": "%b %Y"}
+    return {"title": title}
 
 
 def accuracy_figure(cumulative: pl.DataFrame, period: str = "week") -> go.Figure:
@@ -165,7 +172,7 @@ def disagreements_figure(over_time: pl.DataFrame, period: str = "week") -> go.Fi
     fig.update_layout(
         **_LAYOUT,
         barmode="stack",
-        xaxis={"title": f"{period} of decision"},
+        xaxis=_time_axis(f"{period} of decision"),
         yaxis={"title": "disagreements"},
         yaxis2={
             "title": "share the model won",

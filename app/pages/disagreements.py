@@ -48,10 +48,12 @@ else:
 
 st.subheader("The cases")
 left, right = st.columns([3, 1])
+# in a binary task a disagreement with a known outcome has exactly one side right
+kinds = [k for k in browse.WHO if not (k == "both_wrong" and ctx.point["task"] == "binary")]
 who = left.multiselect(
     "Show disagreements where",
-    list(browse.WHO),
-    default=list(browse.WHO),
+    kinds,
+    default=kinds,
     format_func=browse.WHO.get,
     key="who",
 )

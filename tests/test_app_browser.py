@@ -238,6 +238,25 @@ def test_choosing_a_site_and_a_period_changes_the_page_and_the_address(
     again.close()
 
 
+def test_charts_take_the_dark_theme_background(app: tuple[str, Path], browser: Any) -> None:
+    base, _ = app
+    context = browser.new_context(color_scheme="dark", viewport={"width": 1400, "height": 2400})
+    page = context.new_page()
+    page.goto(f"{base}/segments?period=month")
+    settle(page, "Segments")
+    background = page.evaluate(
+        "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor"
+    )
+    red, green, blue = (int(x) for x in background[4:-1].split(",")[:3])
+    assert red + green + blue < 150, background  # Streamlit's dark theme is on
+    charts = page.evaluate(
+        "() => [...document.querySelectorAll('.main-svg')].map(s => getComputedStyle(s).backgroundColor)"
+    )
+    assert charts and set(charts) == {"rgba(0, 0, 0, 0)"}  # the page shows through every chart
+    page.screenshot(path=str(ARTIFACTS / "segments_dark.png"), full_page=True)
+    context.close()
+
+
 NEW_PREDICTIONS = (
     "case_id,predicted_at,model_version,predicted_label,score,site,region,asset_class\n"
 )

@@ -625,23 +625,78 @@ def report(db: Path, point_id: str, segment: str | None, fmt: str, output: Path 
 @cli.command()
 @db_option
 @click.option("--no-app", is_flag=True, help="Build the store only; do not open the app.")
+@click.option("--port", type=int, default=8501, show_default=True, help="The app's port.")
 @reports_errors
-def demo(db: Path, no_app: bool) -> None:
-    """Build a store from the bundled sample deployment and show what it holds.
+def demo(db: Path, no_app: bool, port: int) -> None:
+    """Build a store from the bundled sample deployment, show what it holds, and open the app.
 
     \b
     Example:
         shadow demo --db demo.duckdb
+        shadow demo --no-app          # build the store only
     """
     from shadow.demo import build_demo
 
     for line in build_demo(db):
         click.echo(line)
     if not no_app:
-        click.echo(
-            "The track-record app is not built yet; read the briefing with"
-            f" `shadow report --point pump-inspection --db {db}`."
+        _run_app(db, port, "127.0.0.1")
+
+
+@cli.command()
+@db_option
+@click.option("--port", type=int, default=8501, show_default=True, help="The port to serve on.")
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="The address to serve on (0.0.0.0 shows the app to your network).",
+)
+@reports_errors
+def app(db: Path, port: int, address: str) -> None:
+    """Open the track-record app in the browser, over the numbers published beside the store.
+
+    The app only reads the published numbers (never the store), so loads and refreshes go on while
+    it is open; it shows the new numbers after each `shadow refresh`. Ctrl+C stops it.
+
+    \b
+    Example:
+        shadow app --db ops.duckdb --port 8502
+    """
+    _run_app(db, port, address)
+
+
+def _run_app(db: Path, port: int, address: str) -> None:
+    """Serve app/main.py with Streamlit on address:port over the store `db`, until Ctrl+C."""
+    here = Path(__file__).resolve().parent
+    scripts = [here / "_app" / "main.py", here.parent / "app" / "main.py"]
+    script = next((s for s in scripts if s.is_file()), None)
+    if script is None:
+        raise ShadowError(
+            "The app's files are not installed beside the shadow package",
+            hint="install Shadow from its repository with `pip install -e .`",
         )
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--",
+        "--db",
+        str(db.resolve()),
+    ]
+    click.echo(f"Opening the app at http://{address}:{port} over {db} (Ctrl+C stops it).")
+    sys.stdout.flush()
+    # Streamlit takes this process's place: Ctrl+C and a terminating signal reach the server itself,
+    # and no server is left behind when this command is stopped.
+    os.execv(sys.executable, command)
 
 
 def _segment(segment: str | None) -> tuple[str, str] | None:

@@ -22,6 +22,13 @@ import polars as pl
 
 from shadow.errors import ShadowError
 from shadow.snapshot import Published, open_published
+from shadow.words import iso as _iso
+from shadow.words import need as _need
+from shadow.words import pct as _pct
+from shadow.words import points as _points
+from shadow.words import span as _range
+from shadow.words import when as _when
+from shadow.words import where as _where
 
 FORMATS = ("md", "html", "json")
 # Columns of the published numbers the briefing reads that earlier versions did not publish.
@@ -59,7 +66,9 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
         everything = _table(published, "numbers").filter(point_id=point_id)
         numbers = everything.filter(segment=name, segment_value=value)
         missing = sorted(NEEDED - set(numbers.columns)) if not numbers.is_empty() else []
-        if missing or not {"evidence", "sequences"} <= set(published.tables()):
+        # evidence and sequences exist once an outcome is known; before that nothing is missing
+        resolved = not everything.is_empty() and bool(everything["resolved"].sum())
+        if missing or (resolved and not {"evidence", "sequences"} <= set(published.tables())):
             raise ShadowError(
                 "The published numbers were computed by an older version of Shadow"
                 + (f" (they lack {', '.join(missing[:3])})" if missing else ""),
@@ -71,19 +80,15 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
                 f"{point_id} has no cases with {name} = {value!r}",
                 hint=f"the values of {name} are " + ", ".join(values[:20]),
             )
-        evidence = _table(published, "evidence").filter(point_id=point_id)
+        evidence = _rows(published, "evidence", point_id)
         selective = (
             everything.filter(period="all").filter(pl.col("selective_labels"))
             if "selective_labels" in numbers.columns
             else pl.DataFrame()
         )
-        drift = _table(published, "drift").filter(point_id=point_id)
-        sequences = _table(published, "sequences").filter(point_id=point_id)
-        stages = (
-            published.table("stages").filter(point_id=point_id)
-            if "stages" in published.tables()
-            else pl.DataFrame()
-        )
+        drift = _rows(published, "drift", point_id)
+        sequences = _rows(published, "sequences", point_id)
+        stages = _rows(published, "stages", point_id)
         meta = published.meta
     out = Briefing(
         point={k: point[k] for k in ("point_id", "name", "owner", "task", "positive_label")},
@@ -132,6 +137,12 @@ def _point(published: Published, point_id: str) -> dict[str, Any]:
 
 def _table(published: Published, name: str) -> pl.DataFrame:
     return published.table(name) if name in published.tables() else pl.DataFrame()
+
+
+def _rows(published: Published, name: str, point_id: str) -> pl.DataFrame:
+    """The point's rows of a table that is published once outcomes exist (empty before)."""
+    table = _table(published, name)
+    return table.filter(point_id=point_id) if table.width else table
 
 
 def _version(row: dict[str, Any], numbers: pl.DataFrame) -> dict[str, Any]:
@@ -444,33 +455,6 @@ def _segment_table(segments: list[dict[str, Any]]) -> list[str]:
     return head + rows
 
 
-def _need(passes: bool, cases: float, weeks: float) -> str:
-    if passes:
-        return "shown"
-    if math.isinf(cases):
-        return "not at current rates"
-    when = "no cases arriving" if math.isinf(weeks) else f"about {weeks:.0f} weeks"
-    return f"{cases:,.0f} more cases ({when})"
-
-
-def _where(s: dict[str, Any]) -> str:
-    return "all cases" if s["segment"] == "all" else f"{s['segment']} = {s['segment_value']}"
-
-
-def _pct(x: float | None) -> str:
-    return "no evidence yet" if x is None else f"{100 * x:.0f}%"
-
-
-def _range(i: dict[str, Any]) -> str:
-    if i["low"] is None or i["high"] is None:
-        return "no interval yet"
-    return f"{100 * i['low']:.0f}–{100 * i['high']:.0f}%"
-
-
-def _points(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:+.1f} points"
-
-
 # --- HTML -------------------------------------------------------------------------------------------
 
 
@@ -588,20 +572,6 @@ def _html_table(segments: list[dict[str, Any]]) -> str:
 
 
 # --- plain values -------------------------------------------------------------------------------------
-
-
-def _when(iso: str | None) -> str:
-    """An ISO time as people read it: 2026-11-26 02:47 UTC."""
-    if not iso:
-        return "no load yet"
-    moment = datetime.fromisoformat(iso)
-    return moment.strftime("%Y-%m-%d %H:%M") + (" UTC" if moment.utcoffset() is not None else "")
-
-
-def _iso(x: Any) -> str | None:
-    if x is None:
-        return None
-    return x.isoformat() if isinstance(x, datetime | date) else str(x)
 
 
 def _jsonable(x: Any) -> Any:

@@ -34,3 +34,27 @@ def test_each_dependency_has_one_owner(package: str) -> None:
 def test_every_module_says_what_it_is_for() -> None:
     for path in SHADOW.rglob("*.py"):
         assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))), path
+
+
+APP = SHADOW.parent / "app"
+APP_MAY_IMPORT = {
+    "streamlit",
+    "shadow",
+    "ui",
+    "polars",
+    "math",
+    "datetime",
+    "os",
+    "sys",
+    "argparse",
+    "dataclasses",
+    "typing",
+    "__future__",
+}
+
+
+def test_the_app_is_a_thin_shell() -> None:
+    for path in APP.rglob("*.py"):
+        extra = imported_roots(path) - APP_MAY_IMPORT
+        assert not extra, f"{path.relative_to(APP)} imports {sorted(extra)}; move that into shadow/"
+        assert "SELECT" not in path.read_text(encoding="utf-8"), f"{path} holds SQL"

@@ -1,0 +1,282 @@
+"""Streamlit glue shared by the pages: which store, cached readers, the sidebar, messages and cards.
+
+The app never holds the store or the published file open: every reader opens the published
+snapshot, reads and closes it (shadow.browse), and its result is cached under the published file's
+identity (inode, modification time, size). A refresh swaps in a new file, the identity changes, and
+the next rerun reads the new numbers; no restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from shadow import browse, words
+from shadow.errors import NotPublished, ShadowError
+
+Identity = tuple[int, int, int] | None
+PERIODS = ["day", "week", "month"]
+
+
+def db_path() -> str:
+    """The store: `-- --db PATH` after `streamlit run app/main.py`, else SHADOW_DB, else ./shadow.duckdb."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db")
+    known, _ = parser.parse_known_args(sys.argv[1:])
+    return str(known.db or os.environ.get("SHADOW_DB") or "shadow.duckdb")
+
+
+# --- cached readers: keyed by the published file's identity -------------------------------------
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _snapshot(db: str, identity: Identity) -> browse.Snapshot:
+    return browse.snapshot(db)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading the track record…")
+def selection(db: str, identity: Identity, choice: browse.Choice) -> browse.Selection:
+    """The chosen version and segment's numbers (cached per published snapshot)."""
+    return browse.selection(db, choice)
+
+
+@st.cache_data(max_entries=128, show_spinner="Finding the cases…")
+def cases(
+    db: str,
+    identity: Identity,
+    choice: browse.Choice,
+    who: tuple[str, ...],
+    limit: int,
+    offset: int,
+) -> browse.Cases:
+    """One page of disagreements (cached per published snapshot)."""
+    return browse.cases(db, choice, who=who, limit=limit, offset=offset)
+
+
+@st.cache_data(max_entries=64, show_spinner="Reading the segments…")
+def segments(db: str, identity: Identity, choice: browse.Choice, column: str) -> browse.Segments:
+    """Every value of one segment column (cached per published snapshot)."""
+    return browse.segments(db, choice, column)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def evidence(db: str, identity: Identity, choice: browse.Choice) -> pl.DataFrame:
+    """The readiness evidence per segment (cached per published snapshot)."""
+    return browse.evidence(db, choice)
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading model health…")
+def health(db: str, identity: Identity, choice: browse.Choice) -> browse.Health:
+    """Calibration, drift, alarms and versions (cached per published snapshot)."""
+    return browse.health(db, choice)
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading data quality…")
+def quality(db: str, identity: Identity, choice: browse.Choice) -> browse.Quality:
+    """Loads, quarantine, coverage and delays (cached per published snapshot)."""
+    return browse.quality(db, choice)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def warnings(db: str, identity: Identity, point_id: str) -> list[str]:
+    """The morning briefing's "Look into" list for the point, word for word."""
+    from shadow.report import briefing
+
+    return briefing(db, point_id).warnings
+
+
+# --- the sidebar --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page reads: the store, the snapshot's identity, and the reader's choice."""
+
+    db: str
+    identity: Identity
+    snapshot: browse.Snapshot
+    choice: browse.Choice
+    point: dict[str, Any]
+    first_day: date
+    last_day: date
+
+    @property
+    def where(self) -> str:
+        """The chosen segment in words."""
+        c = self.choice
+        return words.where({"segment": c.segment, "segment_value": c.segment_value})
+
+
+def show_error(e: ShadowError) -> None:
+    """An expected failure as a message and the next step, never a traceback."""
+    st.error(str(e))
+    if e.hint:
+        st.caption(f"Hint: {e.hint}")
+
+
+def sidebar() -> Context | None:
+    """Draw the choices (bound to the URL, so a view can be bookmarked); None with a message if none."""
+    db = db_path()
+    identity = browse.identity(db)
+    try:
+        snap = _snapshot(db, identity)
+    except NotPublished as e:
+        _nothing_yet(db, e)
+        return None
+    except ShadowError as e:
+        show_error(e)
+        return None
+    if not snap.points:
+        st.info(
+            f"The store {db} has no decision point yet. Register one with"
+            " `shadow point add point.toml`, load its logs with `shadow ingest`, then run"
+            " `shadow refresh`. To see the app on a sample, run `shadow demo`."
+        )
+        return None
+    ids = [p["point_id"] for p in snap.points]
+    sb = st.sidebar
+    point_id = sb.selectbox(
+        "Decision point",
+        ids,
+        key="point",
+        bind="query-params",
+    )
+    point = snap.point(point_id)
+    versions = [v["model_version"] for v in snap.versions.get(point_id, [])]
+    days = snap.days.get(point_id)
+    if not versions or days is None:
+        st.title(point["name"])
+        st.caption(f"Decision point `{point_id}` · owner: {point['owner']}")
+        st.info(
+            "No case has both a person's decision and a model's prediction yet, so there is no"
+            " track record to show: no evidence yet. Load the model's predictions and the people's"
+            f" decisions (`shadow ingest predictions ... --point {point_id}`, `shadow ingest"
+            " decisions ...`), then run `shadow refresh`."
+        )
+        return None
+    version = sb.selectbox(
+        "Model version",
+        versions,
+        key="version",
+        bind="query-params",
+        help="Newest first. Model health shows every version side by side.",
+    )
+    options = ["all", *[f"{s}:{v}" for s, v in snap.segments.get(point_id, [])]]
+    segment = sb.selectbox(
+        "Segment",
+        options,
+        format_func=lambda o: "All cases" if o == "all" else o.replace(":", " = ", 1),
+        key="segment",
+        bind="query-params",
+        help="Bookmark the page to come back to your site.",
+    )
+    period = sb.segmented_control(
+        "Period",
+        PERIODS,
+        default="week",
+        key="period",
+        bind="query-params",
+        required=True,
+    )
+    first, last = days
+    chosen = sb.date_input(
+        "Decided between",
+        value=(first, last),
+        min_value=first,
+        max_value=last,
+        key="dates",
+        bind="query-params",
+    )
+    start, end = _range(chosen, first, last)
+    column, _, value = segment.partition(":") if segment != "all" else ("all", "", "all")
+    sb.caption(
+        f"Numbers published {words.when(snap.published_at)}, from the logs loaded up to"
+        f" {words.when(snap.data_cut_off)}. The app only reads them; `shadow refresh` updates"
+        " them and the next click shows the new ones."
+    )
+    choice = browse.Choice(
+        point_id=point_id,
+        model_version=version,
+        segment=column,
+        segment_value=value,
+        period=period or "week",
+        start=start,
+        end=end,
+    )
+    return Context(db, identity, snap, choice, point, first, last)
+
+
+def _range(chosen: Any, first: date, last: date) -> tuple[date, date]:
+    """The chosen dates as (start, end): a half-picked range runs to the last day."""
+    if isinstance(chosen, date):
+        return chosen, last
+    picked = [d for d in (chosen or ()) if d is not None]
+    if not picked:
+        return first, last
+    return picked[0], picked[1] if len(picked) > 1 else last
+
+
+def _nothing_yet(db: str, e: NotPublished) -> None:
+    st.title("Shadow track record")
+    if not os.path.exists(db):
+        st.info(
+            f"There is no store at `{db}` yet. To see the app on the bundled sample, run"
+            " `shadow demo` (it builds `shadow.duckdb` and opens this app). For your own logs:"
+            " `shadow init`, `shadow point add point.toml`, `shadow ingest ...`, `shadow refresh`,"
+            " then `shadow app --db PATH`."
+        )
+    else:
+        st.info(
+            f"The store `{db}` has no published track record yet. Run `shadow refresh --db {db}`"
+            " to compute it; this page shows it on the next click."
+        )
+    st.caption(str(e))
+
+
+# --- pieces every page uses ---------------------------------------------------------------------
+
+
+def context() -> Context:
+    """The context drawn by the sidebar in main.py (pages run after it)."""
+    ctx: Context | None = st.session_state.get("_context")
+    if ctx is None:
+        st.stop()
+    # always the snapshot that is published now (a page can rerun on its own, e.g. in AppTest)
+    identity = browse.identity(ctx.db)
+    return ctx if identity == ctx.identity else replace(ctx, identity=identity)
+
+
+def header(title: str, ctx: Context) -> None:
+    """The page title and one line saying what is shown: point, owner, version, segment, days."""
+    c = ctx.choice
+    st.title(title)
+    st.caption(
+        f"**{ctx.point['name']}** (`{c.point_id}`) · owner: {ctx.point['owner']} · model"
+        f" {c.model_version} · {ctx.where} · decided {c.start} to {c.end}"
+    )
+
+
+def card(label: str, value: str, detail: str, help: str | None = None) -> None:
+    """One headline number in a bordered box, with its range and n underneath."""
+    with st.container(border=True):
+        st.metric(label, value, help=help)
+        st.caption(detail)
+
+
+def rate_detail(row: dict[str, Any], name: str, n: str) -> str:
+    """A published rate's 95% range and its n, or that there is no evidence yet."""
+    if row.get(name) is None or not row.get(n):
+        return f"n = {int(row.get(n) or 0):,}: no evidence yet"
+    return f"95% range {words.span({'low': row[f'{name}_low'], 'high': row[f'{name}_high']})}, n = {int(row[n]):,}"
+
+
+def chart(fig: Any, key: str) -> None:
+    """A Plotly figure in the page's theme (light or dark)."""
+    st.plotly_chart(fig, theme="streamlit", key=key, config={"displaylogo": False})

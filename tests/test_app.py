@@ -1,0 +1,326 @@
+"""The app (AppTest): every page renders, and its numbers are the published ones, read here by plain SQL.
+
+The sidebar's choices are set through the page address (query parameters), as a bookmark would:
+AppTest drops the sidebar from its element tree after the first run under st.navigation, so the
+choice is made before it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
+
+from shadow.cli import cli
+from shadow.snapshot import open_published, published_path
+
+APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+POINT = "pump-inspection"
+PAGES = ["track_record", "disagreements", "segments", "readiness", "health", "data_quality"]
+WHOLE = "period = 'all' AND point_id = 'pump-inspection'"
+
+
+def open_app(db: Path, page: str | None = None, **params: str | list[str]) -> AppTest:
+    """The app over `db` (via SHADOW_DB, set by the caller), on `page`, with these URL parameters."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sql(db: Path, text: str, **params: Any) -> list[dict[str, Any]]:
+    """Plain SQL over the published snapshot: the tests' own reading of the numbers."""
+    with open_published(db) as published:
+        return published.query(text, params).to_dicts()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+@pytest.fixture
+def demo_app(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SHADOW_DB", str(demo_db))
+    return demo_db
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_an_error(demo_app: Path, page: str) -> None:
+    at = open_app(demo_app, page)
+    assert not at.error
+    assert at.title[0].value
+    assert "owner: Dana Reyes, maintenance lead" in captions(at)
+
+
+def test_the_track_record_cards_are_the_published_numbers(demo_app: Path) -> None:
+    at = open_app(demo_app)
+    (row,) = sql(
+        demo_app,
+        f"SELECT * FROM numbers WHERE {WHOLE} AND segment = 'all' AND model_version = 'v2'",
+    )
+    shown = metrics(at)
+    assert shown["Cases shadowed"] == f"{row['paired']:,}"  # v2: the newest version by default
+    assert shown["Outcome known"] == f"{row['resolved']:,}"
+    assert shown["Agreement"] == pct(row["agree"] / row["paired"])
+    model = (row["both_right"] + row["model_right_person_wrong"]) / row["resolved"]
+    people = (row["both_right"] + row["person_right_model_wrong"]) / row["resolved"]
+    assert shown["Model right"] == pct(model)
+    assert shown["People right"] == pct(people)
+    low, high = row["model_accuracy_low"], row["model_accuracy_high"]
+    assert f"95% range {100 * low:.0f}–{100 * high:.0f}%, n = {row['resolved']:,}" in captions(at)
+    assert (
+        f"the model was right {row['model_right_person_wrong']:,} times and the people"
+        f" {row['person_right_model_wrong']:,} times" in texts(at)
+    )
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_a_bookmarked_site_month_and_date_range_shows_those_cases(demo_app: Path) -> None:
+    start, end = date(2026, 7, 6), date(2026, 8, 30)
+    at = open_app(
+        demo_app,
+        segment="site = kiel",
+        period="month",
+        version="v2",
+        dates=[start.isoformat(), end.isoformat()],
+    )
+    (row,) = sql(
+        demo_app,
+        "SELECT sum(paired) AS paired, sum(resolved) AS resolved, sum(agree) AS agree,"
+        " sum(both_right + model_right_person_wrong) AS model_right FROM numbers"
+        " WHERE point_id = $point AND model_version = 'v2' AND segment = 'site'"
+        " AND segment_value = 'kiel' AND period = 'day' AND scope = 'period'"
+        " AND period_start BETWEEN $start AND $end",
+        point=POINT,
+        start=start,
+        end=end,
+    )
+    shown = metrics(at)
+    assert shown["Cases shadowed"] == f"{row['paired']:,}"
+    assert shown["Outcome known"] == f"{row['resolved']:,}"
+    assert shown["Model right"] == pct(row["model_right"] / row["resolved"])
+    assert "site = kiel · decided 2026-07-06 to 2026-08-30" in captions(at)
+    assert at.subheader[1].value == "Agreement each month"
+
+
+def test_the_disagreements_page_counts_and_lists_the_published_disagreements(
+    demo_app: Path,
+) -> None:
+    at = open_app(demo_app, "disagreements", segment="site = kiel")
+    counts = sql(
+        demo_app,
+        "SELECT cell, count(*) AS n, max(decided_at) AS newest FROM disagreements"
+        " WHERE point_id = $point AND model_version = 'v2'"
+        " AND json_extract_string(segments, '$.site') = 'kiel' GROUP BY cell",
+        point=POINT,
+    )
+    by_cell = {r["cell"]: r["n"] for r in counts}
+    shown = metrics(at)
+    assert shown["Disagreements"] == f"{sum(by_cell.values()):,}"
+    assert shown["Model right"] == f"{by_cell.get('model_right', 0):,}"
+    assert shown["People right"] == f"{by_cell.get('person_right', 0):,}"
+    assert shown["Outcome pending"] == f"{by_cell.get('disagree_pending', 0):,}"
+    assert f"{sum(by_cell.values()):,} disagreements match (site = kiel" in captions(at)
+    table = at.dataframe[0].value
+    (newest,) = sql(
+        demo_app,
+        "SELECT case_id, decided_by, score FROM disagreements WHERE point_id = $point"
+        " AND model_version = 'v2' AND json_extract_string(segments, '$.site') = 'kiel'"
+        " ORDER BY decided_at DESC, case_id LIMIT 1",
+        point=POINT,
+    )
+    assert table["case"][0] == newest["case_id"]
+    assert table["decided by"][0] == newest["decided_by"]
+    assert table["probability"][0] == pytest.approx(newest["score"])
+    assert set(table["segment"].str.contains("site = kiel")) == {True}
+
+
+def test_the_case_filter_keeps_only_the_chosen_outcome(demo_app: Path) -> None:
+    at = open_app(demo_app, "disagreements")
+    at.multiselect(key="who").set_value(["person_right"]).run()
+    (row,) = sql(
+        demo_app,
+        "SELECT count(*) AS n FROM disagreements WHERE point_id = $point"
+        " AND model_version = 'v2' AND cell = 'person_right'",
+        point=POINT,
+    )
+    assert f"{row['n']:,} disagreements match" in captions(at)
+    assert set(at.dataframe[0].value["who was right"]) == {"the person was right"}
+
+
+def test_the_segments_table_has_each_site_with_its_published_numbers(demo_app: Path) -> None:
+    at = open_app(demo_app, "segments", segment="site = kiel")
+    rows = sql(
+        demo_app,
+        f"SELECT segment_value, paired, resolved FROM numbers WHERE {WHOLE}"
+        " AND segment = 'site' AND model_version = 'v2' ORDER BY segment_value",
+    )
+    table = at.dataframe[0].value
+    assert table["site"].to_list() == [r["segment_value"] for r in rows]
+    assert table["shadowed"].to_list() == [r["paired"] for r in rows]
+    assert table["outcome known"].to_list() == [r["resolved"] for r in rows]
+    assert len(at.get("plotly_chart")) == 1  # the heatmap
+
+
+def test_readiness_shows_the_published_evidence_and_no_invented_gate(demo_app: Path) -> None:
+    at = open_app(demo_app, "readiness")
+    rows = sql(
+        demo_app,
+        "SELECT accuracy_passes, margin_passes, matured FROM evidence"
+        " WHERE point_id = $point AND model_version = 'v2'",
+        point=POINT,
+    )
+    table = at.dataframe[0].value
+    assert len(table) == len(rows)
+    assert (table["accuracy above 85%"] == "shown").sum() == sum(r["accuracy_passes"] for r in rows)
+    assert sorted(table["cases with outcome"].to_list()) == sorted(r["matured"] for r in rows)
+    assert "once the decision point has a readiness policy with stages" in at.info[0].value
+    assert not any("sign off" in m.value.lower() and "shadow " in m.value for m in at.code)
+
+
+def test_model_health_shows_the_published_calibration_and_every_version(demo_app: Path) -> None:
+    at = open_app(demo_app, "health")
+    (cal,) = sql(
+        demo_app,
+        "SELECT DISTINCT brier, cases FROM calibration WHERE point_id = $point"
+        " AND model_version = 'v2' AND segment = 'all'",
+        point=POINT,
+    )
+    assert metrics(at)["Brier score"] == f"{cal['brier']:.3f}"
+    assert f"n = {cal['cases']:,} scored cases" in captions(at)
+    versions = at.dataframe[0].value
+    assert sorted(versions["version"].to_list()) == ["v1", "v2"]
+    assert len(at.get("plotly_chart")) == 3  # calibration, drift, rolling accuracy
+
+
+def test_data_quality_shows_the_quarantine_and_the_briefings_warnings(demo_app: Path) -> None:
+    at = open_app(demo_app, "data_quality")
+    (row,) = sql(
+        demo_app,
+        "SELECT sum(rows_with_reason) AS n FROM loads WHERE point_id = $point"
+        " AND reason_code IS NOT NULL",
+        point=POINT,
+    )
+    reasons = at.dataframe[0].value
+    assert reasons["rows quarantined"].sum() == row["n"]
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "At site = dortmund outcomes arrive for" in warnings  # selective labels
+    assert "predictions of v2 were logged after the person had decided" in warnings
+
+
+def test_a_missing_store_says_how_to_build_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHADOW_DB", str(tmp_path / "none.duckdb"))
+    at = open_app(tmp_path)
+    assert "There is no store at" in at.info[0].value
+    assert "`shadow demo`" in at.info[0].value
+
+
+def test_an_empty_store_says_what_to_run_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "ops.duckdb"
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    assert CliRunner().invoke(cli, ["init", "--db", str(db)]).exit_code == 0
+    at = open_app(db)
+    assert "has no published track record yet" in at.info[0].value
+    assert f"shadow refresh --db {db}" in at.info[0].value
+    assert CliRunner().invoke(cli, ["refresh", "--db", str(db)]).exit_code == 0
+    at = open_app(db)
+    assert "has no decision point yet" in at.info[0].value
+
+
+def test_a_point_with_no_outcomes_yet_shows_no_evidence_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: Any
+) -> None:
+    db = tmp_path / "ops.duckdb"
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    from tests.conftest import POINT_TOML
+
+    point = write("point.toml", POINT_TOML)
+    predictions = write(
+        "p.csv",
+        "case_id,predicted_at,model_version,predicted_label,score,site\n"
+        "c1,2026-03-02T08:00:00Z,v1,inspect,0.9,kiel\nc2,2026-03-02T08:00:00Z,v1,no_inspect,0.1,kiel\n",
+    )
+    decisions = write(
+        "d.csv",
+        "case_id,decided_at,human_label,decided_by,site\n"
+        "c1,2026-03-02T09:00:00Z,inspect,ana,kiel\nc2,2026-03-02T09:00:00Z,inspect,ana,kiel\n",
+    )
+    runner = CliRunner()
+    for args in (
+        ["point", "add", str(point)],
+        ["ingest", "predictions", str(predictions), "--point", POINT],
+        ["ingest", "decisions", str(decisions), "--point", POINT],
+        ["refresh"],
+    ):
+        result = runner.invoke(cli, [*args, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+    at = open_app(db)
+    shown = metrics(at)
+    assert shown["Cases shadowed"] == "2"
+    assert shown["Agreement"] == "50%"
+    assert shown["Model right"] == "no evidence yet"
+    assert "No outcome is known yet" in at.info[0].value
+    for page in PAGES[1:]:
+        at = open_app(db, page)
+        assert not at.error, page
+
+
+def test_a_refresh_shows_new_numbers_without_a_restart(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: Any
+) -> None:
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    shutil.copy(published_path(demo_db), published_path(db))
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    at = open_app(db)
+    before = metrics(at)["Cases shadowed"]
+    more = write(
+        "more.csv",
+        "case_id,predicted_at,model_version,predicted_label,score,site,region,asset_class\n"
+        + "".join(
+            f"NEW-{i},2026-10-05T06:00:00Z,v2,inspect,0.8,kiel,north,centrifugal\n"
+            for i in range(7)
+        ),
+    )
+    decided = write(
+        "more-d.csv",
+        "case_id,decided_at,human_label,decided_by,site,region,asset_class\n"
+        + "".join(
+            f"NEW-{i},2026-10-05T09:00:00Z,inspect,ana,kiel,north,centrifugal\n" for i in range(7)
+        ),
+    )
+    runner = CliRunner()
+    for args in (
+        ["ingest", "--db", str(db), "predictions", str(more), "--point", POINT],
+        ["ingest", "--db", str(db), "decisions", str(decided), "--point", POINT],
+        ["refresh", "--db", str(db)],
+    ):
+        assert runner.invoke(cli, args).exit_code == 0
+    at.run()  # the same session, as a reader's next click
+    after = metrics(at)["Cases shadowed"]
+    assert int(after.replace(",", "")) == int(before.replace(",", "")) + 7

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+import numpy as np
 import polars as pl
-
-_BATCH = 200_000  # rows turned into text at a time
+import pyarrow as pa
 
 
 def table_hash(frame: pl.DataFrame) -> str:
@@ -33,10 +33,14 @@ def table_hash(frame: pl.DataFrame) -> str:
         .struct.json_encode()
         .alias("line")
     ).to_series()
-    lines = lines.sort()
-    for start in range(0, len(lines), _BATCH):
-        chunk = lines.slice(start, _BATCH).str.join("\n").item()
-        digest.update(chunk.encode() + b"\n")
+    # every line followed by a newline, hashed straight from Arrow's buffer of the values (one
+    # contiguous run of UTF-8 bytes, in row order) without building Python strings
+    text = (lines.sort() + "\n").rechunk().to_arrow()
+    if text.type != pa.large_string():
+        text = text.cast(pa.large_string())
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)
+    first, last = offsets[text.offset], offsets[text.offset + len(text)]
+    digest.update(memoryview(text.buffers()[2])[first:last])
     return digest.hexdigest()
 
 

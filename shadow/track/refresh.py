@@ -1,7 +1,7 @@
 """`shadow refresh`: compute the whole track record and publish it for readers.
 
 The store is opened read-only while the logs are joined (a part of the cases at a time, see
-compute); the rest is computed with the store closed, then published atomically beside it
+gather); the rest is computed with the store closed, then published atomically beside it
 (shadow.snapshot), where the app and the reports read it without ever holding the store.
 """
 
@@ -89,19 +89,22 @@ def refresh(
         _check_schema(store, db)
         signoffs = store.frame(sql.read("track", "signoffs"))
         versions = dict(store.rows(sql.read("track", "policy_versions")))
-        for point in points:
-            computed = compute(
-                store,
-                point,
-                signoffs=signoffs.filter(point_id=point.point_id),
-                policy_version=versions.get(point.point_id, 0),
-                cases_per_part=cases_per_part,
-                step=say,
-            )
-            for name, frame in computed.items():
-                if frame.width:
-                    tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
-            summaries.append(_summary(point, computed))
+        gathered = {
+            p.point_id: gather(store, p, cases_per_part=cases_per_part, step=say) for p in points
+        }
+    # the store is closed: everything from here on reads only what was gathered
+    for point in points:
+        say(f"computing {point.point_id}")
+        computed = finish(
+            point,
+            gathered.pop(point.point_id),
+            signoffs=signoffs.filter(point_id=point.point_id),
+            policy_version=versions.get(point.point_id, 0),
+        )
+        for name, frame in computed.items():
+            if frame.width:
+                tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+        summaries.append(_summary(point, computed))
     # a table no point has rows for is not published (readers treat it as "nothing yet")
     published = {
         name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
@@ -125,32 +128,50 @@ def compute(
     cases_per_part: int = CASES_PER_PART,
     step: Step | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every table of one decision point's track record, its readiness verdicts and its stages.
+    """Every table of one decision point's track record, its readiness verdicts and its stages."""
+    return finish(
+        point,
+        gather(store, point, cases_per_part=cases_per_part, step=step),
+        signoffs=signoffs,
+        policy_version=policy_version,
+    )
 
-    The cases are joined a part at a time (join.read_joined); each part's counts are summed at
-    their finest grain, its disagreements kept whole, and of its paired and decided cases only the
-    columns the sequences and health tables read; those then run once over all the cases.
+
+@dataclass
+class Gathered:
+    """What the numbers need of one point's cases, read from the store a part at a time.
+
+    The counts, calibration and confusion sums at their finest grain (they add up across parts);
+    of every case, only what the sequences, drift and delays read; the disagreements whole.
     """
+
+    versions: list[str]
+    counts: list[counts.Partial] = field(default_factory=list)
+    calibrations: list[pl.DataFrame] = field(default_factory=list)
+    confusions: list[pl.DataFrame] = field(default_factory=list)
+    streams: list[pl.DataFrame] = field(default_factory=list)
+    scores: list[pl.DataFrame] = field(default_factory=list)
+    delays: list[pl.DataFrame] = field(default_factory=list)
+    disagreements: list[pl.DataFrame] = field(default_factory=list)
+
+
+def gather(
+    store: Store, point: DecisionPoint, *, cases_per_part: int = CASES_PER_PART, step: Step | None
+) -> Gathered:
+    """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need."""
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
-    segments = list(point.segment_columns)
-    policy = point.readiness()
-    # of each part: counts, calibration and confusion summed at their finest grain; of every
-    # case, only what the sequences, drift and delays read; the disagreements whole
-    partials: list[counts.Partial] = []
-    calibrations: list[pl.DataFrame] = []
-    confusions: list[pl.DataFrame] = []
-    kept: tuple[list[pl.DataFrame], ...] = ([], [], [], [])
-    streams, scores, delays, disagreements = kept
+    costs = point.readiness().costs
+    out = Gathered(versions)
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
         joined = read_joined(store, point, (part, parts), versions).cached()
-        partials.append(counts.partial(joined, point))
-        calibrations.append(health.calibration_sums(joined, point))
-        confusions.append(confusion_counts(joined, point))
+        out.counts.append(counts.partial(joined, point))
+        out.calibrations.append(health.calibration_sums(joined, point))
+        out.confusions.append(confusion_counts(joined, point))
         frames = pl.collect_all(
             [
-                stream(joined, point, policy.costs),
+                stream(joined, point, costs),
                 health.scores(joined, point),
                 health.delay_days(joined, point),
                 # the case explorer shows disagreements: publish those (a few percent of all
@@ -158,19 +179,35 @@ def compute(
                 joined.paired.filter(~pl.col("agree")),
             ]
         )
-        for frame_list, frame in zip(kept, frames, strict=True):
-            frame_list.append(frame)
-    say(f"computing {point.point_id}")
+        for kept, frame in zip(
+            (out.streams, out.scores, out.delays, out.disagreements), frames, strict=True
+        ):
+            kept.append(frame)
+    return out
+
+
+def finish(
+    point: DecisionPoint,
+    gathered: Gathered,
+    *,
+    signoffs: pl.DataFrame | None = None,
+    policy_version: int = 0,
+) -> dict[str, pl.DataFrame]:
+    """Every table of one decision point from what was gathered (the store need not be open)."""
+    g = gathered
+    segments = list(point.segment_columns)
+    versions = g.versions
+    policy = point.readiness()
     # "evidence needed" in the briefing is for the first stage after shadow, at DEFAULT_ALPHA
     first_gate = policy.gates[policy.stages[1]] if len(policy.stages) > 1 else None
     floor = first_gate.accuracy_floor if first_gate else DEFAULT_FLOOR
     margin = first_gate.margin if first_gate else DEFAULT_MARGIN
     table = numbers(
-        counts.rollup(counts.combine(partials, point), versions, point).collect(), point
+        counts.rollup(counts.combine(g.counts, point), versions, point).collect(), point
     )
     alpha = policy.alpha(_segments_judged(table))
     sequence = sequences_of(
-        pl.concat(streams),
+        pl.concat(g.streams),
         point,
         floor=floor,
         alpha=DEFAULT_ALPHA,
@@ -178,9 +215,9 @@ def compute(
         costs=policy.costs,
     )
     calibration = health.calibration_of(
-        health.sum_parts(calibrations, ["model_version", *segments, "bin"]), point
+        health.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
     )
-    drift = health.drift_of(pl.concat(scores), point)
+    drift = health.drift_of(pl.concat(g.scores), point)
     verdicts = gates(
         policy,
         table,
@@ -199,7 +236,7 @@ def compute(
     )
     if verdicts.width:
         verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
-    disagreed = pl.concat(disagreements).with_columns(
+    disagreed = pl.concat(g.disagreements).with_columns(
         segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
     )
     return {
@@ -209,10 +246,10 @@ def compute(
         "disagreements": disagreed.drop(*segments, "_day").sort(
             "decided_at", "case_id", "model_version"
         ),
-        "confusion": confusion_of(health.sum_parts(confusions, [*LABELS, *segments]), point),
+        "confusion": confusion_of(health.sum_parts(g.confusions, [*LABELS, *segments]), point),
         "calibration": calibration,
         "drift": drift,
-        "delays": health.delays_of(pl.concat(delays), point),
+        "delays": health.delays_of(pl.concat(g.delays), point),
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }

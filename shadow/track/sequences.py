@@ -40,6 +40,9 @@ REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
 THREADS = min(4, os.cpu_count() or 1)
+# Above this many resolved cases the segment columns run one after the other: each holds a few
+# dozen arrays as long as the stream, so running them side by side would multiply the memory.
+SIDE_BY_SIDE_CASES = 1_000_000
 
 
 def sequences(
@@ -97,7 +100,8 @@ def sequences_of(
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+    threads = THREADS if resolved.height <= SIDE_BY_SIDE_CASES else 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         parts = list(
             pool.map(
                 lambda segment: _segment_sequences(

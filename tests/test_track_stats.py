@@ -440,9 +440,15 @@ def test_bernoulli_cusum_oracle_32() -> None:
     assert list(run.alarms) == [18]
 
 
-def test_cusum_restarts_after_an_alarm_like_the_plain_recursion() -> None:
+@pytest.mark.parametrize(
+    ("cases", "error_rate"),
+    [(3000, 0.2), (20_000, 0.11)],  # many alarms; few, with the chart carried across blocks
+)
+def test_cusum_restarts_after_an_alarm_like_the_plain_recursion(
+    cases: int, error_rate: float
+) -> None:
     rng = np.random.default_rng(9)
-    errors = rng.binomial(1, 0.2, 3000)
+    errors = rng.binomial(1, error_rate, cases)
     run = st.bernoulli_cusum(errors, 0.1, 0.2, h=3.0)
     w_err, w_ok = st.cusum_weights(0.1, 0.2)
     s, expected, alarms = 0.0, [], []

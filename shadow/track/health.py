@@ -190,12 +190,11 @@ def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
     """
     rows: list[dict[str, object]] = []
     for segment in ("all", *point.segment_columns):
-        part = scored.select(
-            "model_version", segment_value=segment_value(segment), week="week", score="score"
-        )
-        for (version, value), frame in part.group_by("model_version", "segment_value"):
+        by = ["model_version", *([segment] if segment != "all" else [])]
+        for key, frame in scored.group_by(by):
+            value = "all" if segment == "all" else "(none)" if key[1] is None else str(key[1])
             rows += _drift_rows(
-                {"model_version": str(version), "segment": segment, "segment_value": str(value)},
+                {"model_version": str(key[0]), "segment": segment, "segment_value": value},
                 frame["week"].unique().sort().to_list(),
                 (frame["week"].rank("dense") - 1).cast(pl.Int64).to_numpy(),
                 frame["score"].to_numpy(),
@@ -275,13 +274,22 @@ def delay_days(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
 def delays_of(days: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
     """The delays table from `delay_days` (of all the cases)."""
     resolved = days.lazy()
+    # grouped by the (categorical) segment column itself; its values become text only in the
+    # few grouped rows
     parts = [
-        resolved.with_columns(segment=pl.lit(segment), segment_value=segment_value(segment))
-        .group_by("segment", "segment_value", "week")
+        resolved.group_by(*([segment] if segment != "all" else []), "week")
         .agg(
             resolved=pl.len(),
             median_days=pl.col("days").median(),
             p90_days=pl.col("days").quantile(0.9, interpolation="linear"),
+        )
+        .select(
+            segment=pl.lit(segment),
+            segment_value=segment_value(segment),
+            week="week",
+            resolved="resolved",
+            median_days="median_days",
+            p90_days="p90_days",
         )
         for segment in ("all", *point.segment_columns)
     ]

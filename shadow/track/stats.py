@@ -779,6 +779,9 @@ def pocock_spending(t: npt.ArrayLike, alpha: float = 0.05) -> FloatArray:
 # --- §6 Drift and decline ----------------------------------------------------------------------------
 
 
+_CUSUM_BLOCK = 4096
+
+
 def cusum_weights(p0: float, p1: float) -> tuple[float, float]:
     """Bernoulli CUSUM weights (§6.2): (ln(p1/p0) for an error, ln((1-p1)/(1-p0)) for a right case)."""
     return float(np.log(p1 / p0)), float(np.log((1 - p1) / (1 - p0)))
@@ -802,15 +805,21 @@ def bernoulli_cusum(errors: npt.ArrayLike, p0: float, p1: float, h: float = floa
     w = np.where(e > 0, w_err, w_ok)
     s = np.empty_like(w)
     alarms: list[int] = []
-    start = 0
+    # a block at a time, carrying S over: with C the cumulative weight since the block's start
+    # and S0 the statistic before it, S_t = C_t - min(-S0, min_{s<=t} C_s). The work grows with
+    # the cases, not with cases x alarms (each alarm restarts the chart inside its block).
+    start, s0, block = 0, 0.0, _CUSUM_BLOCK
     while start < w.size:
-        c = np.cumsum(w[start:])
-        seg = c - np.minimum(0.0, np.minimum.accumulate(c))
+        c = np.cumsum(w[start : start + block])
+        seg = c - np.minimum(-s0, np.minimum.accumulate(c))
         hit = np.flatnonzero(seg >= h)
-        stop = w.size if hit.size == 0 else start + int(hit[0]) + 1
+        stop = start + (int(hit[0]) + 1 if hit.size else seg.size)
         s[start:stop] = seg[: stop - start]
         if hit.size:
             alarms.append(stop - 1)
+            s0 = 0.0
+        else:
+            s0 = float(seg[-1])
         start = stop
     return Cusum(s, np.asarray(alarms, dtype=np.intp))
 

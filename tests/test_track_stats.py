@@ -491,3 +491,15 @@ def test_beta_mixture_gate_rarely_passes_at_the_floor() -> None:
     e = st.beta_mixture_evalue_stream(x.ravel(), 0.85, groups=np.repeat(np.arange(1000), 1800))
     ever = (e.reshape(1000, 1800) >= 1 / 0.05).any(axis=1).mean()
     assert 0 < ever < 0.05
+
+
+def test_prpl_eb_bounds_at_two_alphas_in_one_pass_equal_two_passes() -> None:
+    rng = np.random.default_rng(4)
+    d = rng.choice([-1, 0, 1], size=5000, p=[0.1, 0.8, 0.1])
+    groups = np.repeat([0, 1, 2], [2000, 2500, 500])
+    cs, lower = st.prpl_eb_paired_lowers(d, 0.05, 0.003, groups)
+    alone = st.prpl_eb_paired(d, 0.05, groups)
+    for got, want in zip(cs, alone, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lower, st.prpl_eb_paired(d, 0.003, groups).lower, atol=1e-12)
+    assert (lower <= cs.lower).all() and (lower < cs.lower).any()  # a smaller alpha, a wider bound

@@ -207,7 +207,7 @@ def finish(
     )
     alpha = policy.alpha(_segments_judged(table))
     sequence = sequences_of(
-        pl.concat(g.streams),
+        _take(g.streams),
         point,
         floor=floor,
         alpha=DEFAULT_ALPHA,
@@ -217,7 +217,7 @@ def finish(
     calibration = health.calibration_of(
         health.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
     )
-    drift = health.drift_of(pl.concat(g.scores), point)
+    drift = health.drift_of(_take(g.scores), point)
     verdicts = gates(
         policy,
         table,
@@ -236,7 +236,7 @@ def finish(
     )
     if verdicts.width:
         verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
-    disagreed = pl.concat(g.disagreements).with_columns(
+    disagreed = _take(g.disagreements).with_columns(
         segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
     )
     return {
@@ -249,7 +249,7 @@ def finish(
         "confusion": confusion_of(health.sum_parts(g.confusions, [*LABELS, *segments]), point),
         "calibration": calibration,
         "drift": drift,
-        "delays": health.delays_of(pl.concat(g.delays), point),
+        "delays": health.delays_of(_take(g.delays), point),
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
@@ -271,6 +271,13 @@ def _segments_judged(numbers: pl.DataFrame) -> int:
     """How many segments share the family error rate: segment values with a resolved case."""
     values = numbers.filter(pl.col("segment") != "all", period="all").filter(pl.col("resolved") > 0)
     return max(values.select("segment", "segment_value").n_unique(), 1)
+
+
+def _take(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The parts as one frame, emptying the list (so the parts' memory goes once they are joined)."""
+    whole = pl.concat(parts, rechunk=False)
+    parts.clear()
+    return whole
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:

@@ -55,9 +55,13 @@ def sequences(
     costs: dict[str, float] | None = None,
 ) -> pl.DataFrame:
     """One row per (version, segment, segment value, day an outcome matured): the state that day."""
-    resolved = stream(joined, point, costs).collect()
     return sequences_of(
-        resolved, point, floor=floor, alpha=alpha, gate_alpha=gate_alpha, costs=costs
+        stream(joined, point, costs).collect(),
+        point,
+        floor=floor,
+        alpha=alpha,
+        gate_alpha=gate_alpha,
+        costs=costs,
     )
 
 
@@ -154,8 +158,7 @@ def _segment_sequences(
     person_correct = np.cumsum(person)
     before = np.where(first > 0, model_correct[first - 1], 0)
     before_person = np.where(first > 0, person_correct[first - 1], 0)
-    cs = stats.prpl_eb_paired(model - person, alpha, groups)
-    gate_lower = stats.prpl_eb_paired(model - person, gate.alpha, groups).lower
+    cs, gate_lower = stats.prpl_eb_paired_lowers(model - person, alpha, gate.alpha, groups)
     positive = resolved["positive"].to_numpy()[order].astype(np.int64)
     positives = np.cumsum(positive)
     caught = np.cumsum(positive * model)

@@ -189,14 +189,19 @@ def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
     difference of cumulative histograms, so the cost grows with the scores, not weeks x scores.
     """
     rows: list[dict[str, object]] = []
+    # sorted once by week and score: each group's rows keep that order (partition_by keeps the
+    # rows' order), so its weeks are runs and its float sums come out the same on every refresh
+    scored = scored.sort("week", "score")
     for segment in ("all", *point.segment_columns):
         by = ["model_version", *([segment] if segment != "all" else [])]
-        for key, frame in scored.group_by(by):
+        for key, frame in scored.partition_by(by, maintain_order=True, as_dict=True).items():
             value = "all" if segment == "all" else "(none)" if key[1] is None else str(key[1])
+            week = frame["week"].to_physical().to_numpy()
+            starts = np.r_[True, week[1:] != week[:-1]]
             rows += _drift_rows(
                 {"model_version": str(key[0]), "segment": segment, "segment_value": value},
-                frame["week"].unique().sort().to_list(),
-                (frame["week"].rank("dense") - 1).cast(pl.Int64).to_numpy(),
+                frame["week"].filter(pl.Series(starts)).to_list(),
+                np.cumsum(starts) - 1,
                 frame["score"].to_numpy(),
             )
     return pl.DataFrame(rows, schema=DRIFT_SCHEMA).sort(*GROUP, "week")
@@ -205,11 +210,11 @@ def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
 def _drift_rows(
     key: dict[str, str], weeks: list[object], week_index: np.ndarray, score: np.ndarray
 ) -> list[dict[str, object]]:
-    """The drift rows of one (version, segment value): weeks sorted, week_index into them."""
-    # the scores in one order whatever order the cases came in, so that float sums (the mean
-    # scores) come out the same to the last bit on every refresh
-    order = np.lexsort((score, week_index))
-    week_index, score = week_index[order], score[order]
+    """The drift rows of one (version, segment value): weeks sorted, week_index into them.
+
+    The scores come sorted by week and score (drift_of), so float sums do not depend on the order
+    the cases were read in.
+    """
     in_reference = week_index < REFERENCE_WEEKS
     reference = score[in_reference]
     # deciles need volume: about ten reference scores a bin, else fewer bins (an empty bin alone

@@ -262,7 +262,7 @@ def test_readiness_of_a_signed_segment_is_its_published_gate_and_history(signed_
     verdict = "READY" if ready else "not ready"
     assert f"Next stage **{following}**: **{verdict}** (model v2" in shown
     assert f"policy version {stage['policy_version']})" in shown
-    checklist = at.dataframe[0].value
+    checklist = at.table[0].value
     assert len(checklist) == len(gate)
     assert (checklist["result"] == "pass").sum() == sum(g["passes"] for g in gate)
     assert (checklist["result"] == "FAIL").sum() == sum(not g["passes"] for g in gate)
@@ -288,7 +288,7 @@ def test_readiness_of_a_signed_segment_is_its_published_gate_and_history(signed_
         " snapshot_hash FROM signoffs WHERE point_id = $point AND segment_value = 'munich'",
         point=POINT,
     )
-    history = at.dataframe[1].value
+    history = at.dataframe[0].value
     assert history["#"].to_list() == [signed["signoff_id"]]
     assert history["signed by"][0] == f"{SIGNER} (owner: {signed['owner']})"
     assert history["reason"][0] == signed["reason"]
@@ -308,7 +308,7 @@ def test_an_override_is_shown_with_its_reason(signed_app: Path) -> None:
         " AND segment_value = 'kiel'",
         point=POINT,
     )
-    history = at.dataframe[1].value
+    history = at.dataframe[0].value
     assert history["override"][0] == signed["override_reason"] == OVERRIDE
     assert history["signed by"][0] == signed["signed_by"] == signed["owner"]  # no "(owner: ...)"
 

@@ -64,7 +64,7 @@ def checklist(v: dict[str, Any]) -> None:
                 }
                 for k in v["criteria"]
             ]
-            st.dataframe(pl.DataFrame(rows), hide_index=True, key=f"gate-{where(v)}")
+            st.table(pl.DataFrame(rows), hide_index=True)  # text, so it can be read and copied
         else:
             st.info(f"No resolved case of model {v['model_version']} here yet: no evidence.")
         command(
@@ -84,6 +84,7 @@ def command(v: dict[str, Any], to: str, lead: str) -> None:
     st.code(
         readiness.signoff_command(ctx.db, c.point_id, v["segment"], v["segment_value"], to),
         language="bash",
+        wrap_lines=True,
     )
 
 
@@ -152,8 +153,8 @@ else:
 st.subheader("Sign-off history" + ("" if c.segment == "all" else f", {ctx.where}"))
 if r.history.is_empty():
     st.info(
-        f"No sign-off yet ({ctx.where}): the model is in shadow here. A sign-off is made in the"
-        " command line shown above, by a named person, and is listed here after it."
+        f"No sign-off yet ({ctx.where}): the model is in shadow here. A named person signs off in"
+        " the command line (the command is shown with each gate above); it is listed here after."
     )
 else:
     st.dataframe(

@@ -66,10 +66,16 @@ def segments(db: str, identity: Identity, choice: browse.Choice, column: str) ->
     return browse.segments(db, choice, column)
 
 
+@st.cache_data(max_entries=32, show_spinner="Reading the gates…")
+def readiness(db: str, identity: Identity, choice: browse.Choice) -> browse.Readiness:
+    """Stages, gate verdicts and sign-offs of the chosen segment (cached per published snapshot)."""
+    return browse.readiness(db, choice)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def evidence(db: str, identity: Identity, choice: browse.Choice) -> pl.DataFrame:
-    """The readiness evidence per segment (cached per published snapshot)."""
-    return browse.evidence(db, choice)
+def stages(db: str, identity: Identity, choice: browse.Choice) -> pl.DataFrame | None:
+    """The current stage of every segment of the point; None before gates were published."""
+    return browse.stages(db, choice)
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading model health…")
@@ -280,3 +286,24 @@ def rate_detail(row: dict[str, Any], name: str, n: str) -> str:
 def chart(fig: Any, key: str) -> None:
     """A Plotly figure in the page's theme (light or dark)."""
     st.plotly_chart(fig, theme="streamlit", key=key, config={"displaylogo": False})
+
+
+def stage_words(row: dict[str, Any]) -> str:
+    """A segment's stage as the pages show it, flagged when its demotion alarm fired."""
+    return row["stage"] + (" (REVIEW: demotion alarm)" if row["review"] else "")
+
+
+def stage_table(frame: pl.DataFrame) -> pl.DataFrame:
+    """The published stages as a table: segment, stage, since, signed by."""
+    return pl.DataFrame(
+        [
+            {
+                "segment": words.where(r),
+                "stage": stage_words(r),
+                "since": "" if r["since"] is None else f"{r['since']:%Y-%m-%d}",
+                "signed by": r["signed_by"] or "",
+            }
+            for r in frame.iter_rows(named=True)
+        ],
+        schema=dict.fromkeys(["segment", "stage", "since", "signed by"], pl.String),
+    )

@@ -22,6 +22,7 @@ import polars as pl
 from shadow import sql
 from shadow.errors import NotPublished, ShadowError
 from shadow.points import DecisionPoint
+from shadow.readiness import judge, stages_of
 from shadow.snapshot import Published, open_published, published_path
 from shadow.track import stats
 from shadow.track.numbers import numbers
@@ -301,10 +302,44 @@ def evidence(db: Path | str, choice: Choice) -> pl.DataFrame:
 
 
 def stages(db: Path | str, choice: Choice) -> pl.DataFrame | None:
-    """The current stage per segment, once readiness policies publish one; None until then."""
-    # Stages, gates and sign-offs come with readiness policies (issue 5); nothing publishes a
-    # stage yet, and the app says so rather than guessing one.
-    return None
+    """The current stage of every segment of the chosen point; None before gates were published."""
+    with open_published(db) as published:
+        _point(published, choice.point_id)
+        if "stages" not in published.tables():
+            return None
+        return _query(
+            published, "stages", {"point": choice.point_id, "segment": None, "value": None}
+        )
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The chosen segment's (or every segment's) stage, next gate and sign-offs, as published."""
+
+    published: bool  # False: the snapshot predates gates (no gates or stages table)
+    order: tuple[str, ...]  # the policy's stages, in order
+    verdicts: list[dict[str, Any]]  # shadow.readiness.judge, for the chosen model version
+    history: pl.DataFrame  # one row per sign-off, oldest first, as stored
+
+
+def readiness(db: Path | str, choice: Choice) -> Readiness:
+    """Gate verdicts of the chosen version for the chosen segment (or all), and their sign-offs."""
+    params: dict[str, Any] = {
+        "point": choice.point_id,
+        "segment": None if choice.segment == "all" else choice.segment,
+        "value": None if choice.segment == "all" else choice.segment_value,
+    }
+    with open_published(db) as published:
+        _point(published, choice.point_id)
+        point = published.table("points").filter(point_id=choice.point_id).row(0, named=True)
+        tables = set(published.tables())
+        if not {"gates", "stages"} <= tables:
+            return Readiness(False, stages_of(point), [], pl.DataFrame())
+        rows = _query(published, "stages", params)
+        gates = _query(published, "gates", {**params, "version": choice.model_version})
+        history = _query(published, "signoffs", params) if "signoffs" in tables else pl.DataFrame()
+    verdicts = judge(point, gates, rows, version=choice.model_version) if rows.height else []
+    return Readiness(True, stages_of(point), verdicts, history)
 
 
 # --- model health -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +33,40 @@ def verdicts(
     if segment is not None:
         stages = stages.filter(segment=segment[0], segment_value=segment[1])
         check_segment(point, segment, published_segments(gates, point_id))
-    order = list(stages_of(point))
     out: dict[str, Any] = {
         "point": {k: point[k] for k in ("point_id", "name", "owner")},
         "published_at": _iso(meta.get("published_at")),
         "data_cut_off": _iso(meta.get("data_cut_off")),
-        "segments": [],
+        "segments": judge(point, gates, stages),
     }
+    return out
+
+
+def judge(
+    point: dict[str, Any],
+    gates: pl.DataFrame,
+    stages: pl.DataFrame,
+    *,
+    version: str | None = None,
+) -> list[dict[str, Any]]:
+    """Each published stage row with its next stage's criteria in words (of `version`, else its own)."""
+    order = list(stages_of(point))
+    out = []
     for s in stages.sort("segment", "segment_value").iter_rows(named=True):
         next_stage = _after(order, s["stage"])
+        judged = version or s["model_version"]
         mine = gates.filter(
-            model_version=s["model_version"],
+            model_version=judged,
             segment=s["segment"],
             segment_value=s["segment_value"],
             stage=next_stage or "",
         )
         criteria = [_criterion(r, point) for r in mine.iter_rows(named=True)]
-        out["segments"].append(
+        out.append(
             {
                 "segment": s["segment"],
                 "segment_value": s["segment_value"],
-                "model_version": s["model_version"],
+                "model_version": judged,
                 "stage": s["stage"],
                 "since": _iso(s["since"]),
                 "signed_by": s["signed_by"],
@@ -74,6 +88,25 @@ def verdicts(
             }
         )
     return out
+
+
+def review_words(s: dict[str, Any]) -> str:
+    """Why a promoted segment is flagged for review, from its watch numbers (one line)."""
+    w = s["watch"]
+    return (
+        f"REVIEW: since the promotion, {w['cases_since']:,} resolved cases at"
+        f" {_pct(w['accuracy_since'])}; demotion e-value {w['demotion_evalue']:.3g}"
+        f" (alarm at {1 / s['alpha']:.0f}); {w['decline_alarms_since']} decline alarm(s)."
+    )
+
+
+def signoff_command(db: Path | str, point_id: str, segment: str, value: str, to_stage: str) -> str:
+    """The `shadow signoff` command that moves one segment to `to_stage` (the signer fills in)."""
+    return (
+        f"shadow signoff --point {shlex.quote(point_id)}"
+        f" --segment {shlex.quote(f'{segment}={value}')} --to {to_stage}"
+        f' --by "<your name>" --reason "..." --db {shlex.quote(str(db))}'
+    )
 
 
 def published_point(published: Published, point_id: str) -> dict[str, Any]:
@@ -177,12 +210,7 @@ def render_text(v: dict[str, Any]) -> str:
                 f" policy version {s['policy_version']})."
             )
         if s["review"]:
-            w = s["watch"]
-            lines.append(
-                f"  REVIEW: since the promotion, {w['cases_since']:,} resolved cases at"
-                f" {_pct(w['accuracy_since'])}; demotion e-value {w['demotion_evalue']:.3g}"
-                f" (alarm at {1 / s['alpha']:.0f}); {w['decline_alarms_since']} decline alarm(s)."
-            )
+            lines.append("  " + review_words(s))
         if s["next_stage"] is not None and not s["criteria"]:
             lines.append(f"  no resolved case of model {s['model_version']} here yet")
         for c in s["criteria"]:
@@ -193,7 +221,7 @@ def render_text(v: dict[str, Any]) -> str:
 
 
 def _criterion(r: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
-    words = _words(r, point.get("positive_label"))
+    what, evidence, gate = _parts(r, point.get("positive_label"))
     return {
         "criterion": r["criterion"],
         "value": r["value"],
@@ -201,35 +229,44 @@ def _criterion(r: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
         "passes": r["passes"],
         "cases_needed": r["cases_needed"],
         "weeks_needed": r["weeks_needed"],
-        "words": words,
+        "words": f"{what}: {evidence} (gate: {gate})",
+        "what": what,
+        "evidence": evidence,
+        "gate": gate,
         "need": _need(r),
     }
 
 
-def _words(r: dict[str, Any], positive: str | None) -> str:
+def _parts(r: dict[str, Any], positive: str | None) -> tuple[str, str, str]:
+    """What a criterion checks, its evidence and its threshold, each in words."""
     c, v, t, s = r["criterion"], r["value"], r["threshold"], r["setting"]
     if c == "resolved":
-        return f"resolved cases: {v:,.0f} (gate: at least {t:,.0f})"
+        return "resolved cases", f"{v:,.0f}", f"at least {t:,.0f}"
     if c == "positives":
-        return f"resolved cases that were {positive}: {v:,.0f} (gate: at least {t:,.0f})"
+        return f"resolved cases that were {positive}", f"{v:,.0f}", f"at least {t:,.0f}"
     if c == "weeks":
-        return f"weeks of track record: {v:.1f} (gate: at least {t:g})"
+        return "weeks of track record", f"{v:.1f}", f"at least {t:g}"
     if c in ("accuracy", "recall"):
         what = "accuracy" if c == "accuracy" else f"recall on {positive}"
-        return f"{what} above {_pct(s)}, peeking-safe: e-value {_num(v)} (gate: reaches {t:,.0f})"
+        return f"{what} above {_pct(s)}, peeking-safe", f"e-value {_num(v)}", f"reaches {t:,.0f}"
     if c == "people":
         bound = "above 0: better than the people" if s == 0 else f"above {100 * t:+.1f} points"
         return (
-            "accuracy minus the people's, peeking-safe lower bound:"
-            f" {100 * v:+.1f} points (gate: {bound})"
+            "accuracy minus the people's, peeking-safe lower bound",
+            f"{100 * v:+.1f} points",
+            bound,
         )
     if c == "cost":
-        return f"cost per case minus the people's, peeking-safe upper bound: {v:.3g} (gate: below {t:g})"
+        return (
+            "cost per case minus the people's, peeking-safe upper bound",
+            f"{v:.3g}",
+            f"below {t:g}",
+        )
     if c == "calibration":
-        return f"calibration gap |mean score - observed rate|: {_num(v)} (gate: at most {t:g})"
+        return "calibration gap |mean score - observed rate|", _num(v), f"at most {t:g}"
     if c == "drift":
-        return f"score drift, latest weekly PSI: {_num(v)} (gate: below {t:g})"
-    return f"decline alarms in the last {s:g} weeks: {v:.0f} (gate: none)"
+        return "score drift, latest weekly PSI", _num(v), f"below {t:g}"
+    return f"decline alarms in the last {s:g} weeks", f"{v:.0f}", "none"
 
 
 def _need(r: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ choice is made before it.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -183,20 +184,236 @@ def test_the_segments_table_has_each_site_with_its_published_numbers(demo_app: P
     assert len(at.get("plotly_chart")) == 1  # the heatmap
 
 
-def test_readiness_shows_the_published_evidence_and_no_invented_gate(demo_app: Path) -> None:
-    at = open_app(demo_app, "readiness")
-    rows = sql(
+def test_readiness_before_any_sign_off_says_so_and_gives_the_command(demo_app: Path) -> None:
+    at = open_app(demo_app, "readiness", segment="site = kiel")
+    (stage,) = sql(
         demo_app,
-        "SELECT accuracy_passes, margin_passes, matured FROM evidence"
-        " WHERE point_id = $point AND model_version = 'v2'",
+        "SELECT stage FROM stages WHERE point_id = $point AND segment = 'site'"
+        " AND segment_value = 'kiel'",
         point=POINT,
     )
+    assert stage["stage"] == "shadow"
+    assert "Now **shadow** (no sign-off yet). Owner: **Dana Reyes, maintenance lead**." in texts(at)
+    assert "No sign-off yet (site = kiel)" in at.info[0].value
+    assert [c.value for c in at.code] == [
+        f'shadow signoff --point {POINT} --segment site=kiel --to advisory --by "<your name>"'
+        f' --reason "..." --db {demo_app}'
+    ]
+
+
+# --- a store with sign-offs: a copy of the demo, two segments signed into advisory ---------------
+
+SIGNER = "Sam Ortiz"
+OVERRIDE = "The Kiel crew asked for suggestions; watched weekly"
+
+
+@pytest.fixture(scope="module")
+def signed_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo with munich signed up by someone other than the owner, and kiel by override."""
+    from shadow.signoffs import sign_off
+
+    db = tmp_path_factory.mktemp("signed") / "signed.duckdb"
+    shutil.copy(demo_db, db)
+    shutil.copy(published_path(demo_db), published_path(db))
+    segment = ("site", "munich")
+    sign_off(db, POINT, segment, "advisory", by=SIGNER, reason="Gate passed; engineers briefed")
+    owner = "Dana Reyes, maintenance lead"
+    sign_off(db, POINT, ("site", "kiel"), "advisory", by=owner, reason="Pilot", override=OVERRIDE)
+    return db
+
+
+@pytest.fixture
+def signed_app(signed_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SHADOW_DB", str(signed_db))
+    return signed_db
+
+
+def stage_order(db: Path) -> list[str]:
+    (row,) = sql(db, "SELECT policy FROM points WHERE point_id = $point", point=POINT)
+    order: list[str] = json.loads(row["policy"])["stages"]
+    return order
+
+
+def test_readiness_of_a_signed_segment_is_its_published_gate_and_history(signed_app: Path) -> None:
+    at = open_app(signed_app, "readiness", segment="site = munich")
+    (stage,) = sql(
+        signed_app,
+        "SELECT stage, since, signed_by, policy_version FROM stages WHERE point_id = $point"
+        " AND segment = 'site' AND segment_value = 'munich' AND model_version = 'v2'",
+        point=POINT,
+    )
+    assert (stage["stage"], stage["signed_by"]) == ("advisory", SIGNER)
+    order = stage_order(signed_app)
+    following = order[order.index(stage["stage"]) + 1]
+    gate = sql(
+        signed_app,
+        "SELECT criterion, value, threshold, passes, cases_needed FROM gates"
+        " WHERE point_id = $point AND model_version = 'v2' AND segment = 'site'"
+        " AND segment_value = 'munich' AND stage = $stage",
+        point=POINT,
+        stage=following,
+    )
+    shown = texts(at)
+    assert (
+        f"Now **advisory** since {stage['since']:%Y-%m-%d}, signed by {SIGNER}."
+        " Owner: **Dana Reyes, maintenance lead**." in shown
+    )
+    ready = all(g["passes"] for g in gate)
+    verdict = "READY" if ready else "not ready"
+    assert f"Next stage **{following}**: **{verdict}** (model v2" in shown
+    assert f"policy version {stage['policy_version']})" in shown
+    checklist = at.table[0].value
+    assert len(checklist) == len(gate)
+    assert (checklist["result"] == "pass").sum() == sum(g["passes"] for g in gate)
+    assert (checklist["result"] == "FAIL").sum() == sum(not g["passes"] for g in gate)
+    resolved = next(g for g in gate if g["criterion"] == "resolved")
+    row = checklist.loc[checklist["criterion"] == "resolved cases"].iloc[0]
+    assert row["evidence"] == f"{resolved['value']:,.0f}"
+    assert row["gate"] == f"at least {resolved['threshold']:,.0f}"
+    assert row["result"] == ("pass" if resolved["passes"] else "FAIL")
+    if not resolved["passes"]:  # how many more, at the current volume
+        assert row["evidence needed"].startswith(
+            f"about {resolved['cases_needed']:,.0f} more resolved cases ("
+        )
+    commands = [c.value for c in at.code]
+    assert commands[0] == (
+        f"shadow signoff --point {POINT} --segment site=munich --to {following}"
+        f' --by "<your name>" --reason "..." --db {signed_app}'
+    )
+    assert "--segment site=munich --to shadow " in commands[1]  # moving back: always allowed
+
+    (signed,) = sql(
+        signed_app,
+        "SELECT signoff_id, signed_by, owner, reason, override_reason, policy_version, snapshot,"
+        " snapshot_hash FROM signoffs WHERE point_id = $point AND segment_value = 'munich'",
+        point=POINT,
+    )
+    history = at.dataframe[0].value
+    assert history["#"].to_list() == [signed["signoff_id"]]
+    assert history["signed by"][0] == f"{SIGNER} (owner: {signed['owner']})"
+    assert history["reason"][0] == signed["reason"]
+    assert history["override"][0] == ""
+    assert history["policy version"][0] == signed["policy_version"]
+    (snapshot,) = at.expander
+    assert snapshot.label.startswith(f"Sign-off {signed['signoff_id']}: evidence snapshot")
+    assert commands[2] == signed["snapshot"]  # exactly as stored
+    assert f"hash {signed['snapshot_hash']}" in captions(at)
+
+
+def test_an_override_is_shown_with_its_reason(signed_app: Path) -> None:
+    at = open_app(signed_app, "readiness", segment="site = kiel")
+    (signed,) = sql(
+        signed_app,
+        "SELECT override_reason, signed_by, owner FROM signoffs WHERE point_id = $point"
+        " AND segment_value = 'kiel'",
+        point=POINT,
+    )
+    history = at.dataframe[0].value
+    assert history["override"][0] == signed["override_reason"] == OVERRIDE
+    assert history["signed by"][0] == signed["signed_by"] == signed["owner"]  # no "(owner: ...)"
+
+
+def test_readiness_of_every_segment_has_each_published_stage_and_verdict(signed_app: Path) -> None:
+    at = open_app(signed_app, "readiness")
+    order = stage_order(signed_app)
+    stages = sql(
+        signed_app,
+        "SELECT segment, segment_value, stage, signed_by, review FROM stages"
+        " WHERE point_id = $point ORDER BY segment, segment_value",
+        point=POINT,
+    )
+    ready = {
+        (r["segment"], r["segment_value"], r["stage"]): r["ready"]
+        for r in sql(
+            signed_app,
+            "SELECT segment, segment_value, stage, bool_and(passes) AS ready FROM gates"
+            " WHERE point_id = $point AND model_version = 'v2' GROUP BY ALL",
+            point=POINT,
+        )
+    }
     table = at.dataframe[0].value
-    assert len(table) == len(rows)
-    assert (table["accuracy above 85%"] == "shown").sum() == sum(r["accuracy_passes"] for r in rows)
-    assert sorted(table["cases with outcome"].to_list()) == sorted(r["matured"] for r in rows)
-    assert "once the decision point has a readiness policy with stages" in at.info[0].value
-    assert not any("sign off" in m.value.lower() and "shadow " in m.value for m in at.code)
+    assert table["segment"].to_list() == [f"{s['segment']} = {s['segment_value']}" for s in stages]
+    assert table["stage"].to_list() == [
+        s["stage"] + (" (REVIEW: demotion alarm)" if s["review"] else "") for s in stages
+    ]
+    assert table["signed by"].to_list() == [s["signed_by"] or "" for s in stages]
+    expected = []
+    for s in stages:
+        following = order[order.index(s["stage"]) + 1]
+        expected.append(
+            "READY" if ready[(s["segment"], s["segment_value"], following)] else "not ready"
+        )
+    assert table["verdict"].to_list() == expected
+    assert "Owner of every verdict here: Dana Reyes, maintenance lead." in captions(at)
+    history = sql(signed_app, "SELECT signoff_id FROM signoffs ORDER BY signoff_id")
+    assert len(at.expander) == len(stages) + len(history)
+
+
+def test_track_record_and_segments_show_the_published_stage_per_segment(
+    signed_app: Path,
+) -> None:
+    stages = sql(
+        signed_app,
+        "SELECT segment, segment_value, stage, signed_by FROM stages WHERE point_id = $point"
+        " ORDER BY segment, segment_value",
+        point=POINT,
+    )
+    assert {s["stage"] for s in stages} == {"shadow", "advisory"}
+    at = open_app(signed_app)
+    table = at.dataframe[0].value
+    assert table["segment"].to_list() == [f"{s['segment']} = {s['segment_value']}" for s in stages]
+    assert table["stage"].to_list() == [s["stage"] for s in stages]
+    assert table["signed by"].to_list() == [s["signed_by"] or "" for s in stages]
+
+    at = open_app(signed_app, "segments", segment="site = kiel")
+    table = at.dataframe[0].value
+    sites = {s["segment_value"]: s["stage"] for s in stages if s["segment"] == "site"}
+    assert dict(zip(table["site"], table["stage"], strict=True)) == sites
+
+
+def doctored(demo_db: Path, tmp_path: Path, *statements: str) -> Path:
+    """A copy of the demo whose published snapshot had `statements` run on it (as published)."""
+    import duckdb  # the test writes a snapshot as an older Shadow, or another policy, would have
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, db)
+    shutil.copy(published_path(demo_db), published_path(db))
+    con = duckdb.connect(str(published_path(db)))
+    for statement in statements:
+        con.execute(statement)
+    con.close()
+    return db
+
+
+def test_a_snapshot_from_before_gates_says_to_refresh(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = doctored(
+        demo_db,
+        tmp_path,
+        "DROP TABLE gates",
+        "DROP TABLE stages",
+        "DROP TABLE signoffs",
+        "DELETE FROM _tables WHERE table_name IN ('gates', 'stages', 'signoffs')",
+    )
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    at = open_app(db, "readiness")
+    assert "published by an older Shadow, before readiness gates" in at.info[0].value
+    assert f"shadow refresh --db {db}" in at.info[0].value
+    for page in ("track_record", "segments"):
+        at = open_app(db, page)
+        assert not at.error
+        assert f"run `shadow refresh --db {db}`" in captions(at)
+
+
+def test_a_policy_with_no_stage_after_shadow_has_nothing_to_judge(
+    demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = doctored(demo_db, tmp_path, """UPDATE points SET policy = '{"stages": ["shadow"]}'""")
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    at = open_app(db, "readiness")
+    assert "names no stage after shadow" in at.info[0].value
+    assert not at.code
 
 
 def test_model_health_shows_the_published_calibration_and_every_version(demo_app: Path) -> None:
@@ -324,3 +541,31 @@ def test_a_refresh_shows_new_numbers_without_a_restart(
     at.run()  # the same session, as a reader's next click
     after = metrics(at)["Cases shadowed"]
     assert int(after.replace(",", "")) == int(before.replace(",", "")) + 7
+
+
+def test_a_promoted_segment_whose_demotion_alarm_fires_is_flagged_for_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shadow.signoffs import sign_off
+    from shadow.track.refresh import refresh
+    from tests.test_gates import MATURED, START, build, load, logs
+
+    db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")
+    signed_at = datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
+    sign_off(db, "pumps", ("site", "a"), "advisory", by="Dana Reyes", reason="ok", now=signed_at)
+    kinds = ["both_right"] * 180 + ["person_right"] * 120  # 60% right after the promotion
+    load(db, logs(kinds, 400, START + timedelta(days=14), MATURED + timedelta(days=10)))
+    refresh(db)
+    (row,) = sql(db, "SELECT stage, review, cases_since FROM stages WHERE point_id = 'pumps'")
+    assert (row["stage"], row["review"]) == ("advisory", True)
+    monkeypatch.setenv("SHADOW_DB", str(db))
+    at = open_app(db, "readiness", segment="site = a")
+    (warning,) = at.warning
+    assert warning.value.startswith(
+        f"REVIEW: since the promotion, {row['cases_since']:,} resolved cases at 60%"
+    )
+    assert "--segment site=a --to shadow " in at.code[-2].value  # the way back, always allowed
+    at = open_app(db)
+    assert at.dataframe[0].value["stage"].to_list() == ["advisory (REVIEW: demotion alarm)"]

@@ -141,10 +141,15 @@ def app(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
 
 
 def settle(page: Any, title: str) -> float:
-    """Wait until the page has drawn its title, numbers and charts; seconds since navigation began."""
+    """Wait until the page's script has finished and drawn its title, numbers and charts.
+
+    Returns the seconds since navigation began.
+    """
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        "() => document.querySelector('[data-testid=\"stApp\"]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
         " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " && [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]"
         ".every(c => c.querySelector('.main-svg'))",
@@ -190,7 +195,7 @@ def test_every_page_opens_with_its_numbers(app: tuple[str, Path], browser: Any) 
         "": [f"{row['paired']:,}", f"{row['resolved']:,}", "Dana Reyes, maintenance lead"],
         "disagreements": [f"{row['paired'] - row['agree']:,}", "disagreements match"],
         "segments": ["Model minus people accuracy, by site", f"where it did worst: {worst(db)}"],
-        "readiness": ["readiness policy with stages", "above 85%"],
+        "readiness": ["Owner of every verdict here: Dana Reyes", "site = kiel: shadow, advisory: "],
         "health": ["Brier score", f"{brier(db):.3f}", "Model versions side by side"],
         "data_quality": ["At site = dortmund outcomes arrive for", "quarantined"],
     }
@@ -236,6 +241,28 @@ def test_choosing_a_site_and_a_period_changes_the_page_and_the_address(
     settle(again, "Track record")
     assert "site = kiel · decided" in text(again) and "Agreement each month" in text(again)
     again.close()
+
+
+def test_readiness_of_a_site_shows_its_gate_and_the_command_to_sign_off(
+    app: tuple[str, Path], browser: Any
+) -> None:
+    base, db = app
+    with open_published(db) as p:
+        resolved = p.query(
+            "SELECT value FROM gates WHERE point_id = $point AND model_version = 'v2'"
+            " AND segment = 'site' AND segment_value = 'kiel' AND stage = 'advisory'"
+            " AND criterion = 'resolved'",
+            {"point": POINT},
+        )["value"][0]
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{base}/readiness?segment=site+%3D+kiel")
+    settle(page, "Readiness")
+    shown = text(page)
+    assert "weeks of track record" in shown  # a criterion of the checklist, drawn as text
+    assert f"{resolved:,.0f}" in shown and "at least 100" in shown
+    assert f"shadow signoff --point {POINT} --segment site=kiel --to advisory" in shown
+    page.screenshot(path=str(ARTIFACTS / "readiness_kiel.png"), full_page=True)
+    page.close()
 
 
 def test_charts_take_the_dark_theme_background(app: tuple[str, Path], browser: Any) -> None:

@@ -148,3 +148,25 @@ def test_charts_carry_the_published_values_and_bands(demo_db: Path) -> None:
             assert a is None or b is None  # a cell is muted or coloured, never both
     assert any(v is not None for row in thin.z for v in row)
     assert not math.isnan(sum(v for row in strong.z for v in row if v is not None))
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_readiness_judges_the_chosen_version_in_the_published_criterion_order(
+    demo_db: Path, version: str
+) -> None:
+    choice = browse.Choice(POINT, version, "site", "essen")
+    found = browse.readiness(demo_db, choice)
+    assert found.published and found.order[:2] == ("shadow", "advisory")
+    (verdict,) = found.verdicts
+    gates = published(demo_db, "gates").filter(
+        point_id=POINT, model_version=version, segment="site", segment_value="essen"
+    )
+    advisory = gates.filter(stage="advisory")  # in the order published, as `shadow gates` prints
+    assert verdict["model_version"] == version
+    assert [c["criterion"] for c in verdict["criteria"]] == advisory["criterion"].to_list()
+    assert [c["value"] for c in verdict["criteria"]] == advisory["value"].to_list()
+    assert verdict["ready"] == all(advisory["passes"])
+    assert found.history.is_empty()
+    stages = browse.stages(demo_db, choice)
+    assert stages is not None
+    assert stages.height == published(demo_db, "stages").filter(point_id=POINT).height

@@ -1,78 +1,191 @@
-"""Readiness: per segment, what the evidence shows so far and what it still needs."""
+"""Readiness: per segment, the gate into its next stage, the sign-offs so far, and how to sign off."""
 
-import math
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
 import ui
-from shadow import words
+from shadow import readiness, words
 
 ctx = ui.context()
 c = ctx.choice
+owner = ctx.point["owner"]
 ui.header("Readiness", ctx)
-st.info(
-    "Gate checklists for the next stage, sign-off history and the command to sign off appear here"
-    " once the decision point has a readiness policy with stages. Until then this page shows the"
-    " evidence the track record already holds. The app never changes anything: signing off will stay"
-    " in the `shadow` command line, where the signer is named."
-)
-frame = ui.evidence(ctx.db, ctx.identity, c)
-if frame.is_empty():
-    st.info(f"No case of model {c.model_version} has a known outcome yet: no evidence yet.")
+r = ui.readiness(ctx.db, ctx.identity, c)
+if not r.published:
+    st.info(
+        "These numbers were published by an older Shadow, before readiness gates, stages and"
+        f" sign-offs. Run `shadow refresh --db {ctx.db}` to judge the gates; this page shows them on"
+        " the next click."
+    )
     st.stop()
-first = frame.row(0, named=True)
+if len(r.order) < 2:
+    st.info(
+        f"The readiness policy of `{c.point_id}` names no stage after shadow, so there is no gate to"
+        " judge and nothing to sign off. Add the stages to its `[policy]` (for example"
+        ' `stages = ["shadow", "advisory", "assisted", "autonomous"]`), register it again with'
+        " `shadow point add --update point.toml`, then run `shadow refresh`."
+    )
+    st.stop()
+
+
+def checklist(v: dict[str, Any]) -> None:
+    """One segment: its stage, the gate into the next stage criterion by criterion, the command."""
+    head = f"Now **{v['stage']}**"
+    head += (
+        f" since {v['since'][:10]}, signed by {v['signed_by']}"
+        if v["since"]
+        else " (no sign-off yet)"
+    )
+    st.markdown(f"{head}. Owner: **{owner}**.")
+    if v["review"]:
+        st.warning(
+            readiness.review_words(v)
+            + " The evidence since the promotion no longer supports this stage: review it, and"
+            " move it back if it stays so (moving down is always allowed)."
+        )
+    if v["next_stage"] is None:
+        st.success(f"{v['stage']} is the policy's last stage: there is no further gate.")
+    else:
+        verdict = "READY" if v["ready"] else "not ready"
+        st.markdown(
+            f"Next stage **{v['next_stage']}**: **{verdict}** (model {v['model_version']}, error"
+            f" rate {100 * v['alpha']:.2g}%, policy version {v['policy_version']})."
+        )
+        if v["criteria"]:
+            rows = [
+                {
+                    "criterion": k["what"],
+                    "evidence": k["evidence"],
+                    "gate": k["gate"],
+                    "result": "pass" if k["passes"] else "FAIL",
+                    "evidence needed": k["need"].removeprefix("-> "),
+                }
+                for k in v["criteria"]
+            ]
+            st.table(pl.DataFrame(rows), hide_index=True)  # text, so it can be read and copied
+        else:
+            st.info(f"No resolved case of model {v['model_version']} here yet: no evidence.")
+        command(
+            v,
+            v["next_stage"],
+            "To sign it into the next stage, run this in the command line with your name and"
+            " reason (the app never writes; the sign-off records you, the owner and the evidence"
+            " as it stands; if the gate fails, it also needs --override with a reason):",
+        )
+    if v["stage"] != r.order[0]:
+        back = r.order[r.order.index(v["stage"]) - 1]
+        command(v, back, "To move it back one stage (always allowed):")
+
+
+def command(v: dict[str, Any], to: str, lead: str) -> None:
+    st.caption(lead)
+    st.code(
+        readiness.signoff_command(ctx.db, c.point_id, v["segment"], v["segment_value"], to),
+        language="bash",
+        wrap_lines=True,
+    )
+
+
+def where(v: dict[str, Any]) -> str:
+    return words.where(v)
+
+
 st.markdown(
-    f"Two pieces of evidence, judged with bounds that stay valid however often they are looked at"
-    f" (so a daily look cannot pass by luck): the model's accuracy is shown to be **above"
-    f" {words.pct(first['floor'])}** (the floor), and the model is shown to be **at most"
-    f" {100 * first['margin']:.0f} points less accurate than the people** (the margin). Where it is"
-    " not shown yet, the table says how many more cases with a known outcome it needs if accuracy"
-    " stays where it is, and about when at the pace outcomes arrived over the last four weeks."
+    "Each segment earns its role on its own: shadow, then advisory, assisted and autonomous. Before"
+    " a segment moves up, the gate of the next stage must pass, criterion by criterion. The bounds"
+    " a gate uses stay valid however often they are looked at, so a daily look cannot pass by luck."
+    ' Where a criterion fails, "evidence needed" says how many more cases with a known outcome it'
+    " needs at the current difference, and about when at the current weekly volume."
 )
-if c.segment != "all":
-    mine = frame.filter(segment=c.segment, segment_value=c.segment_value)
-    if mine.height:
-        r = mine.row(0, named=True)
-        cols = st.columns(2)
-        with cols[0]:
-            ui.card(
-                f"Accuracy above {words.pct(r['floor'])}",
-                words.need(
-                    r["accuracy_passes"], r["accuracy_cases_needed"], r["accuracy_weeks_needed"]
-                ),
-                f"{ctx.where}: {int(r['matured']):,} cases with a known outcome so far",
-            )
-        with cols[1]:
-            ui.card(
-                f"At most {100 * r['margin']:.0f} points below the people",
-                words.need(r["margin_passes"], r["margin_cases_needed"], r["margin_weeks_needed"]),
-                f"lower bound of the difference: {words.points(r['difference_lower'])}",
-            )
-rows = [
-    {
-        "segment": words.where(r),
-        "cases with outcome": int(r["matured"]),
-        f"accuracy above {words.pct(r['floor'])}": words.need(
-            r["accuracy_passes"], r["accuracy_cases_needed"], r["accuracy_weeks_needed"]
+latest = ctx.snapshot.versions[c.point_id][0]["model_version"]
+if c.model_version != latest:
+    st.caption(
+        f"These are model {c.model_version}'s verdicts. A sign-off judges the version the stages"
+        f" follow now ({latest}); choose it in the sidebar to see what a sign-off would record."
+    )
+if not r.verdicts:
+    st.info(
+        f"No case of model {c.model_version} with a known outcome yet ({ctx.where}): no evidence"
+        " for any gate. Verdicts appear once outcomes are loaded (`shadow ingest outcomes ...`) and"
+        " `shadow refresh` runs."
+    )
+elif len(r.verdicts) == 1:
+    st.subheader(where(r.verdicts[0]))
+    checklist(r.verdicts[0])
+else:
+    st.subheader("Every segment")
+    st.dataframe(
+        pl.DataFrame(
+            [
+                {
+                    "segment": where(v),
+                    "stage": ui.stage_words(v),
+                    "since": (v["since"] or "")[:10],
+                    "signed by": v["signed_by"] or "",
+                    "next stage": v["next_stage"] or "(last stage)",
+                    "verdict": ""
+                    if v["next_stage"] is None
+                    else "READY"
+                    if v["ready"]
+                    else "not ready",
+                }
+                for v in r.verdicts
+            ]
         ),
-        f"within {100 * r['margin']:.0f} points of people": words.need(
-            r["margin_passes"], r["margin_cases_needed"], r["margin_weeks_needed"]
+        hide_index=True,
+        key="verdicts",
+    )
+    st.caption(
+        f"Owner of every verdict here: {owner}. Open a segment for its gate, criterion by criterion."
+    )
+    for v in r.verdicts:
+        verdict = (
+            ""
+            if v["next_stage"] is None
+            else f", {v['next_stage']}: " + ("READY" if v["ready"] else "not ready")
+        )
+        review = " · REVIEW" if v["review"] else ""
+        with st.expander(f"{where(v)}: {v['stage']}{verdict}{review}"):
+            checklist(v)
+
+st.subheader("Sign-off history" + ("" if c.segment == "all" else f", {ctx.where}"))
+if r.history.is_empty():
+    st.info(
+        f"No sign-off yet ({ctx.where}): the model is in shadow here. A named person signs off in"
+        " the command line (the command is shown with each gate above); it is listed here after."
+    )
+else:
+    st.dataframe(
+        pl.DataFrame(
+            [
+                {
+                    "#": h["signoff_id"],
+                    "signed at": f"{h['signed_at']:%Y-%m-%d %H:%M} UTC",
+                    "segment": where(h),
+                    "move": f"{h['from_stage']} -> {h['to_stage']}",
+                    "signed by": h["signed_by"]
+                    + ("" if h["signed_by"] == h["owner"] else f" (owner: {h['owner']})"),
+                    "reason": h["reason"],
+                    "override": h["override_reason"] or "",
+                    "policy version": h["policy_version"],
+                }
+                for h in r.history.iter_rows(named=True)
+            ]
         ),
-        "difference, lower bound": words.points(r["difference_lower"]),
-        "outcomes a week": "none lately"
-        if not r["resolved_per_week"] or math.isnan(r["resolved_per_week"])
-        else f"{r['resolved_per_week']:,.0f}",
-        "as of": str(r["as_of"]),
-    }
-    for r in frame.iter_rows(named=True)
-]
-st.subheader(f"Evidence per segment, model {c.model_version}")
-st.dataframe(pl.DataFrame(rows), hide_index=True)
-st.caption(
-    '"shown": the evidence is there. "N more cases (about W weeks)": what it still needs at the'
-    ' current accuracy and pace. "not at current rates": at today\'s accuracy it would never pass.'
-    f" Read the same in the briefing: `shadow report --point {c.point_id}"
-    + ("" if c.segment == "all" else f" --segment {c.segment}={c.segment_value}")
-    + "`."
-)
+        hide_index=True,
+        key="history",
+    )
+    st.caption(
+        "An override moved a segment up although its gate did not pass; its reason is recorded."
+        " Each sign-off froze the evidence as it stood: open one to read it exactly as stored."
+        f" Check that none was changed since with `shadow signoff verify --db {ctx.db}`."
+    )
+    for h in r.history.iter_rows(named=True):
+        with st.expander(
+            f"Sign-off {h['signoff_id']}: evidence snapshot of {where(h)},"
+            f" {h['from_stage']} -> {h['to_stage']}"
+        ):
+            st.caption(f"As stored, hash {h['snapshot_hash']}")
+            st.code(h["snapshot"], language="json", wrap_lines=True)

@@ -37,6 +37,15 @@ else:
     st.info("No case with a known outcome in this view: no evidence yet.")
 
 st.subheader(f"Each {column} over the chosen version's whole record")
+stages = ui.stages(ctx.db, ctx.identity, c)
+stage_of = (
+    {}
+    if stages is None
+    else {
+        r["segment_value"]: ui.stage_words(r)
+        for r in stages.filter(segment=column).iter_rows(named=True)
+    }
+)
 rows = []
 for r in seg.whole.iter_rows(named=True):
     rows.append(
@@ -63,6 +72,7 @@ for r in seg.whole.iter_rows(named=True):
             if r["difference"] is None
             else f"{words.points(r['difference'])} ({words.points(r['difference_low'])} to"
             f" {words.points(r['difference_high'])})",
+            "stage": stage_of.get(r["segment_value"], "no verdict yet"),
         }
     )
 judged = seg.whole.filter((pl.col("resolved") >= browse.THIN) & pl.col("difference").is_not_null())
@@ -80,11 +90,11 @@ if rows:
     st.markdown(
         "Rates show the 95% range and n, the number of cases they are a share of. The difference is"
         " the model's accuracy minus the people's on the same cases, in percentage points, with its"
-        " 95% range: a range entirely above 0 means the model was more accurate there."
+        " 95% range: a range entirely above 0 means the model was more accurate there. The stage"
+        " is the model's role there as signed off (see Readiness)."
     )
-stages = browse.stages(ctx.db, c)
 if stages is None:
     st.caption(
-        "Each segment's stage (shadow, advisory, assisted, autonomous) appears here once the decision"
-        " point has a readiness policy with stages."
+        "Each segment's stage (shadow, advisory, assisted, autonomous) appears here once the numbers"
+        f" are published with readiness gates: run `shadow refresh --db {ctx.db}`."
     )

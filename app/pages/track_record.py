@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from shadow import browse, charts, words
+from shadow import charts, words
 
 ctx = ui.context()
 c = ctx.choice
@@ -92,11 +92,20 @@ st.subheader("Who is accountable")
 st.markdown(
     f"**{ctx.point['owner']}** owns the decision point *{ctx.point['name']}* and every number here."
 )
-stages = browse.stages(ctx.db, c)
-if stages is not None:
-    st.dataframe(stages, hide_index=True)
-else:
+stages = ui.stages(ctx.db, ctx.identity, c)
+if stages is None:
     st.caption(
-        "The model's stage per segment (shadow, advisory, assisted, autonomous) is shown once the"
-        " decision point has a readiness policy with stages; see Readiness for the evidence so far."
+        "The model's stage per segment (shadow, advisory, assisted, autonomous) appears here once"
+        f" the numbers are published with readiness gates: run `shadow refresh --db {ctx.db}`."
     )
+elif stages.is_empty():
+    st.caption(
+        "No segment has a stage yet: stages are judged once cases have a known outcome. Until"
+        " someone signs a segment up, the model runs in shadow everywhere."
+    )
+else:
+    st.markdown(
+        "The model's role in each segment, as signed off in the `shadow` command line (see"
+        " Readiness for each gate's evidence and the sign-off history)."
+    )
+    st.dataframe(ui.stage_table(stages), hide_index=True, key="stages")

@@ -55,11 +55,16 @@ def judge(
     for s in stages.sort("segment", "segment_value").iter_rows(named=True):
         next_stage = _after(order, s["stage"])
         judged = version or s["model_version"]
-        mine = gates.filter(
-            model_version=judged,
-            segment=s["segment"],
-            segment_value=s["segment_value"],
-            stage=next_stage or "",
+        # no next stage (the last, or a policy with only shadow): no gate, no criteria
+        mine = (
+            gates.filter(
+                model_version=judged,
+                segment=s["segment"],
+                segment_value=s["segment_value"],
+                stage=next_stage,
+            )
+            if next_stage is not None and "stage" in gates.columns
+            else gates.clear()
         )
         criteria = [_criterion(r, point) for r in mine.iter_rows(named=True)]
         out.append(

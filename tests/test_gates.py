@@ -415,3 +415,15 @@ def test_a_point_without_outcomes_has_no_verdicts_yet(tmp_path: Path) -> None:
         "Error: pumps has no segment column 'site'\n\n"
         "Hint: give --segment as column=value; its segment columns are (none with evidence yet)\n"
     )
+
+
+def test_a_policy_with_only_the_shadow_stage_has_no_gate_to_judge(tmp_path: Path) -> None:
+    db = build(tmp_path, 'stages = ["shadow"]\n')
+    with open_published(db) as published:
+        assert "gates" not in published.tables()  # nothing to judge, nothing published
+        assert published.table("stages")["stage"].unique().to_list() == ["shadow"]
+    code, out, _ = run("gates", "--point", "pumps", "--db", str(db))
+    assert code == 0 and "site = a: shadow; this is the last stage." in out
+    code, out, _ = run("gates", "--point", "pumps", "--db", str(db), "--format", "json")
+    (segment,) = [s for s in json.loads(out)["segments"] if s["segment_value"] == "a"]
+    assert code == 0 and segment["next_stage"] is None and segment["criteria"] == []

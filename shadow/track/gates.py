@@ -130,6 +130,8 @@ def gates(
                     stage_order=pl.lit(stage_order)
                 )
             )
+    if not frames:  # a policy with no stage after shadow has no gate to judge
+        return pl.DataFrame()
     return pl.concat(frames).sort(*GROUP, "stage_order", "criterion_order").drop("criterion_order")
 
 

@@ -284,7 +284,14 @@ def _need(r: dict[str, Any]) -> str:
         return ""
     if math.isinf(cases):
         return "-> not at the current rates"
-    when = "no cases arriving" if math.isinf(weeks) else f"about {max(weeks, 0.1):.0f} weeks"
+    if cases < 1:  # the estimate says it is about to pass: no "about 0 more cases"
+        return "-> close: a few more resolved cases at the current rates"
+    if math.isinf(weeks):
+        when = "no cases arriving"
+    elif weeks < 0.5:
+        when = "within a week"
+    else:
+        when = f"about {weeks:.0f} weeks"
     return f"-> about {cases:,.0f} more resolved cases ({when} at the current volume)"
 
 

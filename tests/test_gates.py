@@ -427,3 +427,26 @@ def test_a_policy_with_only_the_shadow_stage_has_no_gate_to_judge(tmp_path: Path
     code, out, _ = run("gates", "--point", "pumps", "--db", str(db), "--format", "json")
     (segment,) = [s for s in json.loads(out)["segments"] if s["segment_value"] == "a"]
     assert code == 0 and segment["next_stage"] is None and segment["criteria"] == []
+
+
+@pytest.mark.parametrize(
+    ("cases", "weeks", "words"),
+    [
+        (0.4, 0.01, "-> close: a few more resolved cases at the current rates"),
+        (30.0, 0.2, "-> about 30 more resolved cases (within a week at the current volume)"),
+        (1200.0, 6.4, "-> about 1,200 more resolved cases (about 6 weeks at the current volume)"),
+        (
+            50.0,
+            float("inf"),
+            "-> about 50 more resolved cases (no cases arriving at the current volume)",
+        ),
+        (float("inf"), float("inf"), "-> not at the current rates"),
+    ],
+)
+def test_evidence_needed_in_words_never_says_about_zero(
+    cases: float, weeks: float, words: str
+) -> None:
+    from shadow.readiness import _need
+
+    row = {"passes": False, "criterion": "people", "cases_needed": cases, "weeks_needed": weeks}
+    assert _need(row) == words

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -43,6 +44,8 @@ THREADS = min(4, os.cpu_count() or 1)
 # Above this many resolved cases the segment columns run one after the other: each holds a few
 # dozen arrays as long as the stream, so running them side by side would multiply the memory.
 SIDE_BY_SIDE_CASES = 1_000_000
+# The streams are worked out a run of whole groups at a time, of about this many cases.
+CHUNK_CASES = 1_000_000
 
 
 def sequences(
@@ -148,6 +151,35 @@ def _segment_sequences(
     group_id = codes["model_version"] * values + codes["segment_value"]
     order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept
     groups = group_id.to_numpy()[order]
+    # a few groups at a time: each step holds a few dozen arrays as long as its cases
+    return pl.concat(
+        _chunk_sequences(resolved, keys, chunk, segment, floor=floor, alpha=alpha, gate=gate)
+        for chunk in _chunks(order, groups)
+    )
+
+
+def _chunks(order: np.ndarray, groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`order` and `groups` cut at group boundaries into runs of about CHUNK_CASES cases."""
+    ends = np.r_[np.flatnonzero(groups[1:] != groups[:-1]) + 1, len(groups)]
+    start = 0
+    for end in ends:
+        if end - start >= CHUNK_CASES or end == len(groups):
+            yield order[start:end], groups[start:end]
+            start = end
+
+
+def _chunk_sequences(
+    resolved: pl.DataFrame,
+    keys: pl.DataFrame,
+    chunk: tuple[np.ndarray, np.ndarray],
+    segment: str,
+    *,
+    floor: float,
+    alpha: float,
+    gate: Gate,
+) -> pl.DataFrame:
+    """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers)."""
+    order, groups = chunk
     model = resolved["model_right"].to_numpy()[order].astype(np.int64)
     person = resolved["person_right"].to_numpy()[order].astype(np.int64)
     day = resolved["as_of"].to_physical().to_numpy()[order]

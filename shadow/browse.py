@@ -288,19 +288,6 @@ def segments(db: Path | str, choice: Choice, column: str) -> Segments:
     )
 
 
-def evidence(db: Path | str, choice: Choice) -> pl.DataFrame:
-    """Per segment of the chosen version: what the readiness evidence shows and what it still needs."""
-    with open_published(db) as published:
-        _point(published, choice.point_id)
-        frame = _table(published, "evidence")
-    if frame.is_empty():
-        return frame
-    order = pl.when(pl.col("segment") == "all").then(0).otherwise(1)
-    return frame.filter(point_id=choice.point_id, model_version=choice.model_version).sort(
-        order, "segment", "segment_value"
-    )
-
-
 def stages(db: Path | str, choice: Choice) -> pl.DataFrame | None:
     """The current stage of every segment of the chosen point; None before gates were published."""
     with open_published(db) as published:

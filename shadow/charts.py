@@ -71,29 +71,34 @@ def _time_axis(title: str) -> dict[str, Any]:
     return {"title": title}
 
 
-def accuracy_figure(cumulative: pl.DataFrame, period: str = "week") -> go.Figure:
-    """Cumulative accuracy of the model and of the people on the same resolved cases, with bands."""
-    fig = go.Figure()
-    x = _x(cumulative)
+def _accuracies(fig: go.Figure, frame: pl.DataFrame, x: list[str], suffix: str = "") -> None:
+    """The model's and the people's accuracy as lines with their 95% bands (n on hover)."""
     for side, colour, name in (("model", MODEL, "model"), ("person", PEOPLE, "people")):
         _band(
             fig,
             x,
-            cumulative[f"{side}_accuracy_low"].to_list(),
-            cumulative[f"{side}_accuracy_high"].to_list(),
+            frame[f"{side}_accuracy_low"].to_list(),
+            frame[f"{side}_accuracy_high"].to_list(),
             colour,
         )
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=cumulative[f"{side}_accuracy"].to_list(),
-                name=name,
+                y=frame[f"{side}_accuracy"].to_list(),
+                name=name + suffix,
                 mode="lines+markers",
                 line={"color": colour, "width": 2},
-                customdata=cumulative["resolved"].to_list(),
+                customdata=frame["resolved"].to_list(),
                 hovertemplate=f"{name}: %{{y:.1%}} (n = %{{customdata:,}})<extra></extra>",
             )
         )
+
+
+def accuracy_figure(cumulative: pl.DataFrame, period: str = "week") -> go.Figure:
+    """Cumulative accuracy of the model and of the people on the same resolved cases, with bands."""
+    fig = go.Figure()
+    x = _x(cumulative)
+    _accuracies(fig, cumulative, x)
     return _share_axis(fig, "share right (cumulative)", f"{period} of decision")
 
 
@@ -324,25 +329,7 @@ def rolling_figure(rolling: pl.DataFrame, alarms: list[Any]) -> go.Figure:
     """Accuracy over the last four weeks at each week, both sides, with bands and decline alarms."""
     fig = go.Figure()
     x = _x(rolling)
-    for side, colour, name in (("model", MODEL, "model"), ("person", PEOPLE, "people")):
-        _band(
-            fig,
-            x,
-            rolling[f"{side}_accuracy_low"].to_list(),
-            rolling[f"{side}_accuracy_high"].to_list(),
-            colour,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=x,
-                y=rolling[f"{side}_accuracy"].to_list(),
-                name=f"{name} (last 4 weeks)",
-                mode="lines+markers",
-                line={"color": colour, "width": 2},
-                customdata=rolling["resolved"].to_list(),
-                hovertemplate=f"{name}: %{{y:.1%}} (n = %{{customdata:,}})<extra></extra>",
-            )
-        )
+    _accuracies(fig, rolling, x, " (last 4 weeks)")
     for day in alarms:
         fig.add_vline(x=str(day), line={"color": NEITHER, "dash": "dash", "width": 1})
     if alarms:

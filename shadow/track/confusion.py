@@ -28,7 +28,7 @@ LABELS = ("model_version", "predicted_label", "human_label", "actual_label", "re
 def confusion_counts(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     """The paired cases per (version, segment columns' values, the three labels).
 
-    They add up across parts of the cases (health.sum_parts); every table of every segment
+    They add up across parts of the cases (counts.sum_parts); every table of every segment
     column is then a sum over these few rows.
     """
     return joined.paired.group_by(*LABELS, *point.segment_columns).agg(cases=pl.len()).collect()

@@ -71,17 +71,16 @@ def partial(joined: Joined, point: DecisionPoint) -> Partial:
 def combine(parts: list[Partial], point: DecisionPoint) -> Partial:
     """The counts of all the parts' cases together."""
     segments = list(point.segment_columns)
-
-    def summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-        frame = pl.concat(frames, how="diagonal_relaxed")
-        if len(frames) == 1:
-            return frame
-        return frame.group_by(keys).agg(pl.exclude(keys).sum())
-
     return Partial(
-        summed([p.decided for p in parts], [*segments, "_day"]),
-        summed([p.by_version for p in parts], ["model_version", *segments, "_day"]),
+        sum_parts([p.decided for p in parts], [*segments, "_day"]),
+        sum_parts([p.by_version for p in parts], ["model_version", *segments, "_day"]),
     )
+
+
+def sum_parts(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Additive tables of parts of the cases (same keys), summed into one."""
+    frame = pl.concat(parts, how="diagonal_relaxed")
+    return frame if len(parts) == 1 else frame.group_by(keys).agg(pl.exclude(keys).sum())
 
 
 def rollup(finest: Partial, versions: list[str], point: DecisionPoint) -> pl.LazyFrame:

@@ -66,7 +66,7 @@ def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
 def calibration_sums(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
     """The sums calibration needs, per (version, segment columns' values, bin).
 
-    They add up: the sums of parts of the cases, summed again (sum_parts), are those of all of them.
+    They add up: the sums of parts of the cases, summed again (counts.sum_parts), are those of all of them.
     """
     if point.positive_label is None:
         return pl.DataFrame()
@@ -97,12 +97,6 @@ def calibration_sums(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
         _num=exact_sum((y - p) * (1 - 2 * p)),
         _var=exact_sum((1 - 2 * p) ** 2 * p * (1 - p)),
     )
-
-
-def sum_parts(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
-    """Additive tables of parts of the cases (same keys), summed into one."""
-    frame = pl.concat(parts, how="diagonal_relaxed")
-    return frame if len(parts) == 1 else frame.group_by(keys).agg(pl.exclude(keys).sum())
 
 
 def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:

@@ -215,7 +215,7 @@ def finish(
         costs=policy.costs,
     )
     calibration = health.calibration_of(
-        health.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
+        counts.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
     )
     drift = health.drift_of(_take(g.scores), point)
     verdicts = gates(
@@ -246,7 +246,7 @@ def finish(
         "disagreements": disagreed.drop(*segments, "_day").sort(
             "decided_at", "case_id", "model_version"
         ),
-        "confusion": confusion_of(health.sum_parts(g.confusions, [*LABELS, *segments]), point),
+        "confusion": confusion_of(counts.sum_parts(g.confusions, [*LABELS, *segments]), point),
         "calibration": calibration,
         "drift": drift,
         "delays": health.delays_of(_take(g.delays), point),

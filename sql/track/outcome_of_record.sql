@@ -9,5 +9,5 @@ SELECT
     arg_max(actual_label, observed_at) AS actual_label,
     count(*) AS outcome_rows
 FROM outcomes
-WHERE point_id = $point AND ($parts = 1 OR hash(case_id) % $parts = $part)
+WHERE point_id = $point AND ($parts::UBIGINT = 1 OR hash(case_id) % $parts::UBIGINT = $part::UBIGINT)
 GROUP BY case_id;

@@ -503,3 +503,31 @@ def test_prpl_eb_bounds_at_two_alphas_in_one_pass_equal_two_passes() -> None:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
     np.testing.assert_allclose(lower, st.prpl_eb_paired(d, 0.003, groups).lower, atol=1e-12)
     assert (lower <= cs.lower).all() and (lower < cs.lower).any()  # a smaller alpha, a wider bound
+
+
+def test_the_one_sided_prpl_eb_alone_equals_the_lower_of_the_full_bound() -> None:
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(1, 200, 30)
+    x = rng.uniform(0, 1, lengths.sum())
+    groups = np.repeat(np.arange(30), lengths)
+    for alpha in (0.05, 0.0125):
+        np.testing.assert_array_equal(
+            st.prpl_eb_lower(x, alpha, groups), st.prpl_eb(x, alpha, groups).lower
+        )
+
+
+def test_prpl_eb_bounds_at_chosen_elements_equal_the_whole_stream_there() -> None:
+    rng = np.random.default_rng(9)
+    lengths = rng.integers(1, 300, 25)
+    d = rng.choice([-1, 0, 1], size=lengths.sum(), p=[0.15, 0.7, 0.15])
+    groups = np.repeat(np.arange(25), lengths)
+    at = np.sort(rng.choice(d.size, 200, replace=False))
+    cs, lower = st.prpl_eb_paired_lowers(d, 0.05, 0.01, groups, at=at)
+    whole, whole_lower = st.prpl_eb_paired_lowers(d, 0.05, 0.01, groups)
+    for got, want in zip(cs, whole, strict=True):
+        np.testing.assert_array_equal(got, want[at])
+    np.testing.assert_array_equal(lower, whole_lower[at])
+    x = (d + 1) / 2
+    np.testing.assert_array_equal(
+        st.prpl_eb_lower(x, 0.01, groups, at=at), st.prpl_eb(x, 0.01, groups).lower[at]
+    )

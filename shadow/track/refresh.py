@@ -7,8 +7,12 @@ gather); the rest is computed with the store closed, then published atomically b
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,30 +85,35 @@ def refresh(
     """Read the logs of every decision point, compute every number, and publish them."""
     started = time.perf_counter()
     say = step or (lambda _: None)
-    tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
-    summaries = []
-    with Store.open(db, read_only=True, wait=wait) as store:
-        points = list_points(store)
-        loads = store.frame(sql.read("track", "loads"))
-        _check_schema(store, db)
-        signoffs = store.frame(sql.read("track", "signoffs"))
-        versions = dict(store.rows(sql.read("track", "policy_versions")))
-        gathered = {
-            p.point_id: gather(store, p, cases_per_part=cases_per_part, step=say) for p in points
-        }
-    # the store is closed: everything from here on reads only what was gathered
-    for point in points:
-        say(f"computing {point.point_id}")
-        computed = finish(
-            point,
-            gathered.pop(point.point_id),
-            signoffs=signoffs.filter(point_id=point.point_id),
-            policy_version=versions.get(point.point_id, 0),
-        )
-        for name, frame in computed.items():
-            if frame.width:
-                tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
-        summaries.append(_summary(point, computed))
+    # what each part keeps of its cases waits in files beside the store, not in memory
+    with spill_folder(Path(db)) as folder:
+        with Store.open(db, read_only=True, wait=wait) as store:
+            points = list_points(store)
+            loads = store.frame(sql.read("track", "loads"))
+            _check_schema(store, db)
+            signoffs = store.frame(sql.read("track", "signoffs"))
+            versions = dict(store.rows(sql.read("track", "policy_versions")))
+            gathered = {
+                p.point_id: gather(
+                    store, p, cases_per_part=cases_per_part, step=say, folder=folder / p.point_id
+                )
+                for p in points
+            }
+        # the store is closed: everything from here on reads only what was gathered
+        tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
+        summaries = []
+        for point in points:
+            say(f"computing {point.point_id}")
+            computed = finish(
+                point,
+                gathered.pop(point.point_id),
+                signoffs=signoffs.filter(point_id=point.point_id),
+                policy_version=versions.get(point.point_id, 0),
+            )
+            for name, frame in computed.items():
+                if frame.width:
+                    tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+            summaries.append(_summary(point, computed))
     # a table no point has rows for is not published (readers treat it as "nothing yet")
     published = {
         name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
@@ -137,32 +146,87 @@ def compute(
     )
 
 
+class Kept:
+    """What the parts keep of their cases, by name: in files in `folder`, or in memory without one.
+
+    A 10M-case refresh keeps about 1 GB of it; in files, the memory a refresh needs is that of one
+    part while joining and of one table while computing, whatever the size of the store.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._parts: dict[str, list[pl.DataFrame | Path]] = {}
+
+    def add(self, name: str, frame: pl.DataFrame) -> None:
+        """Keep one part's `name`."""
+        parts = self._parts.setdefault(name, [])
+        if self.folder is None:
+            parts.append(frame)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}-{len(parts)}.arrow"
+        frame.write_ipc(path)
+        parts.append(path)
+
+    def take(self, name: str) -> pl.DataFrame:
+        """Every part's `name` as one frame; the parts are forgotten (their files removed)."""
+        parts = self._parts.pop(name, [])
+        frames = [p if isinstance(p, pl.DataFrame) else pl.read_ipc(p) for p in parts]
+        for p in parts:
+            if isinstance(p, Path):
+                p.unlink()
+        return pl.concat(frames, rechunk=False)
+
+
 @dataclass
 class Gathered:
     """What the numbers need of one point's cases, read from the store a part at a time.
 
     The counts, calibration and confusion sums at their finest grain (they add up across parts);
-    of every case, only what the sequences, drift and delays read; the disagreements whole.
+    of every case, only what the sequences, drift and delays read, and the disagreements (`kept`).
     """
 
     versions: list[str]
+    kept: Kept
     counts: list[counts.Partial] = field(default_factory=list)
     calibrations: list[pl.DataFrame] = field(default_factory=list)
     confusions: list[pl.DataFrame] = field(default_factory=list)
-    streams: list[pl.DataFrame] = field(default_factory=list)
-    scores: list[pl.DataFrame] = field(default_factory=list)
-    delays: list[pl.DataFrame] = field(default_factory=list)
-    disagreements: list[pl.DataFrame] = field(default_factory=list)
+
+
+# The columns of a disagreement the case explorer shows (and the cell the filters use).
+DISAGREEMENT_COLUMNS = (
+    "case_id",
+    "model_version",
+    "model",
+    "predicted_at",
+    "predicted_label",
+    "score",
+    "explanation",
+    "decided_at",
+    "human_label",
+    "decided_by",
+    "actual_label",
+    "observed_at",
+    "cell",
+)
 
 
 def gather(
-    store: Store, point: DecisionPoint, *, cases_per_part: int = CASES_PER_PART, step: Step | None
+    store: Store,
+    point: DecisionPoint,
+    *,
+    cases_per_part: int = CASES_PER_PART,
+    step: Step | None,
+    folder: Path | None = None,
 ) -> Gathered:
-    """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need."""
+    """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need.
+
+    With a `folder`, what is kept of each case is written there part by part (see Kept).
+    """
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
     costs = point.readiness().costs
-    out = Gathered(versions)
+    out = Gathered(versions, Kept(folder))
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
         joined = read_joined(store, point, (part, parts), versions).cached()
@@ -176,14 +240,48 @@ def gather(
                 health.delay_days(joined, point),
                 # the case explorer shows disagreements: publish those (a few percent of all
                 # cases), with their explanations, and not every paired case
-                joined.paired.filter(~pl.col("agree")),
+                joined.paired.filter(~pl.col("agree")).select(
+                    *DISAGREEMENT_COLUMNS, *point.segment_columns
+                ),
             ]
         )
-        for kept, frame in zip(
-            (out.streams, out.scores, out.delays, out.disagreements), frames, strict=True
+        for name, frame in zip(
+            ("streams", "scores", "delays", "disagreements"), frames, strict=True
         ):
-            kept.append(frame)
+            out.kept.add(name, frame)
+        del joined, frames
     return out
+
+
+@contextmanager
+def spill_folder(db: Path) -> Iterator[Path]:
+    """A new folder beside the store for what a refresh keeps of each case, removed afterwards.
+
+    Folders left by a refresh that was killed (its process is gone) are removed first.
+    """
+    prefix = f"{db.name}.refresh-"
+    for stale in db.parent.glob(prefix + "*"):
+        pid = stale.name[len(prefix) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=db.parent))
+    except OSError:  # the store's folder is read-only: the system's temporary folder
+        folder = Path(tempfile.mkdtemp(prefix=f"shadow-refresh-{os.getpid()}-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def finish(
@@ -207,7 +305,7 @@ def finish(
     )
     alpha = policy.alpha(_segments_judged(table))
     sequence = sequences_of(
-        _take(g.streams),
+        g.kept.take("streams"),
         point,
         floor=floor,
         alpha=DEFAULT_ALPHA,
@@ -217,7 +315,7 @@ def finish(
     calibration = health.calibration_of(
         counts.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
     )
-    drift = health.drift_of(_take(g.scores), point)
+    drift = health.drift_of(g.kept.take("scores"), point)
     verdicts = gates(
         policy,
         table,
@@ -236,20 +334,18 @@ def finish(
     )
     if verdicts.width:
         verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
-    disagreed = _take(g.disagreements).with_columns(
+    disagreed = g.kept.take("disagreements").with_columns(
         segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
     )
     return {
         "numbers": table,
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
-        "disagreements": disagreed.drop(*segments, "_day").sort(
-            "decided_at", "case_id", "model_version"
-        ),
+        "disagreements": disagreed.drop(*segments).sort("decided_at", "case_id", "model_version"),
         "confusion": confusion_of(counts.sum_parts(g.confusions, [*LABELS, *segments]), point),
         "calibration": calibration,
         "drift": drift,
-        "delays": health.delays_of(_take(g.delays), point),
+        "delays": health.delays_of(g.kept.take("delays"), point),
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
@@ -271,13 +367,6 @@ def _segments_judged(numbers: pl.DataFrame) -> int:
     """How many segments share the family error rate: segment values with a resolved case."""
     values = numbers.filter(pl.col("segment") != "all", period="all").filter(pl.col("resolved") > 0)
     return max(values.select("segment", "segment_value").n_unique(), 1)
-
-
-def _take(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    """The parts as one frame, emptying the list (so the parts' memory goes once they are joined)."""
-    whole = pl.concat(parts, rechunk=False)
-    parts.clear()
-    return whole
 
 
 def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSummary:

@@ -41,10 +41,8 @@ REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
 THREADS = min(4, os.cpu_count() or 1)
-# Above this many resolved cases the segment columns run one after the other: each holds a few
-# dozen arrays as long as the stream, so running them side by side would multiply the memory.
-SIDE_BY_SIDE_CASES = 1_000_000
-# The streams are worked out a run of whole groups at a time, of about this many cases.
+# The streams are worked out a run of whole groups at a time, of about this many cases: each run
+# holds a few dozen arrays as long as its cases, so the segment columns can run side by side.
 CHUNK_CASES = 1_000_000
 
 
@@ -98,21 +96,21 @@ def sequences_of(
 ) -> pl.DataFrame:
     """The sequences table from `stream` (of all the cases).
 
-    The resolved cases are sorted once by maturity (observed_at, then case id); each segment
+    The resolved cases are put in order of maturity once (observed_at, then case id); each segment
     column's streams are then a stable reordering of that by group, so no string sort repeats.
     """
-    resolved = streamed.sort("observed_at", "case_id")
-    if resolved.is_empty():
+    if streamed.is_empty():
         return _empty()
+    matured = streamed.select(pl.arg_sort_by("observed_at", "case_id")).to_series().to_numpy()
+    resolved = streamed.drop("case_id")
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
-    threads = THREADS if resolved.height <= SIDE_BY_SIDE_CASES else 1
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
         parts = list(
             pool.map(
                 lambda segment: _segment_sequences(
-                    resolved, segment, point, floor=floor, alpha=alpha, gate=gate
+                    resolved, matured, segment, point, floor=floor, alpha=alpha, gate=gate
                 ),
                 ("all", *point.segment_columns),
             )
@@ -129,6 +127,7 @@ class Gate(NamedTuple):
 
 def _segment_sequences(
     resolved: pl.DataFrame,
+    matured: np.ndarray,
     segment: str,
     point: DecisionPoint,
     *,
@@ -136,7 +135,10 @@ def _segment_sequences(
     alpha: float,
     gate: Gate,
 ) -> pl.DataFrame:
-    """The streams of one segment column (or "all"): every version x value, in maturity order."""
+    """The streams of one segment column (or "all"): every version x value, in maturity order.
+
+    `matured` lists the rows of `resolved` in the order their outcomes matured.
+    """
     keys = resolved.select(
         pl.col("model_version").cast(pl.String), segment_value=segment_value(segment)
     )
@@ -148,9 +150,9 @@ def _segment_sequences(
         for c, names in ((c, keys[c].unique().sort()) for c in keys.columns)
     )
     values = int(codes["segment_value"].max() or 0) + 1  # type: ignore[arg-type]
-    group_id = codes["model_version"] * values + codes["segment_value"]
-    order = np.argsort(group_id.to_numpy(), kind="stable")  # by group, maturity order kept
-    groups = group_id.to_numpy()[order]
+    group_id = (codes["model_version"] * values + codes["segment_value"]).to_numpy()[matured]
+    by_group = np.argsort(group_id, kind="stable")  # by group, maturity order kept
+    order, groups = matured[by_group], group_id[by_group]
     # a few groups at a time: each step holds a few dozen arrays as long as its cases
     return pl.concat(
         _chunk_sequences(resolved, keys, chunk, segment, floor=floor, alpha=alpha, gate=gate)
@@ -178,42 +180,46 @@ def _chunk_sequences(
     alpha: float,
     gate: Gate,
 ) -> pl.DataFrame:
-    """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers)."""
+    """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers).
+
+    The sums run over every case, but each number is read only at the end of each day (`pick`).
+    """
     order, groups = chunk
-    model = resolved["model_right"].to_numpy()[order].astype(np.int64)
-    person = resolved["person_right"].to_numpy()[order].astype(np.int64)
     day = resolved["as_of"].to_physical().to_numpy()[order]
+    # the state at the end of each day: the last case of each (group, day)
+    last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
+    pick = np.flatnonzero(last)
+    del day
     starts = np.r_[True, groups[1:] != groups[:-1]]
     index = np.arange(len(groups))
     first = np.maximum.accumulate(np.where(starts, index, 0))
-    model_correct = np.cumsum(model)
-    person_correct = np.cumsum(person)
-    before = np.where(first > 0, model_correct[first - 1], 0)
-    before_person = np.where(first > 0, person_correct[first - 1], 0)
-    cs, gate_lower = stats.prpl_eb_paired_lowers(model - person, alpha, gate.alpha, groups)
+    at_first = first[pick]  # each picked case's group's first case
+
+    def running(values: np.ndarray) -> np.ndarray:
+        """The group's running sum of `values`, after each picked case."""
+        total = np.cumsum(values)
+        return np.asarray(total[pick] - (total[at_first] - values[at_first]))
+
+    model = resolved["model_right"].to_numpy()[order].astype(np.int64)
+    person = resolved["person_right"].to_numpy()[order].astype(np.int64)
     positive = resolved["positive"].to_numpy()[order].astype(np.int64)
-    positives = np.cumsum(positive)
-    caught = np.cumsum(positive * model)
-    positives_before = np.where(first > 0, positives[first - 1], 0)
-    caught_before = np.where(first > 0, caught[first - 1], 0)
-    cost_upper = np.full(len(groups), np.nan)
+    cs, gate_lower = stats.prpl_eb_paired_lowers(model - person, alpha, gate.alpha, groups, pick)
+    cost_upper = np.full(len(pick), np.nan)
     if gate.max_cost:
         diff = (resolved["model_cost"] - resolved["person_cost"]).to_numpy()[order]
         # the upper bound on the mean difference is the mirror of a lower bound on its negative
         flipped = (gate.max_cost - diff) / (2 * gate.max_cost)
-        lower = stats.prpl_eb(flipped, gate.alpha, groups).lower
+        lower = stats.prpl_eb_lower(flipped, gate.alpha, groups, pick)
         cost_upper = gate.max_cost - 2 * gate.max_cost * lower
+        del diff, flipped
     cusum, alarm = _cusum(1 - model, groups)
-    # the state at the end of each day: the last case of each (group, day), and the day's alarms
-    last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
     run = np.cumsum(np.r_[True, last[:-1]]) - 1  # which (group, day) each case belongs to
-    alarms_that_day = np.bincount(run, weights=alarm, minlength=int(last.sum()))
-    pick = np.flatnonzero(last)
+    alarms_that_day = np.bincount(run, weights=alarm, minlength=len(pick))
     # The e-value is judged at the looks, which are the days: at each day's end, from the counts
     # (it depends on them only). The always-valid p takes the best e-value at any look so far;
     # looking only at day ends can only make it larger (more cautious), never smaller.
     matured = (index - first + 1)[pick]
-    correct = (model_correct - before)[pick]
+    correct = running(model)
     evalue = stats.beta_mixture_evalue(correct, matured, floor)
     named = keys.gather(order[pick])
     return pl.DataFrame(
@@ -225,17 +231,17 @@ def _chunk_sequences(
             "cusum": cusum[pick],
             "matured": matured,
             "model_correct": correct,
-            "person_correct": (person_correct - before_person)[pick],
+            "person_correct": running(person),
             "accuracy_evalue": evalue,
             "accuracy_always_valid_p": stats.always_valid_p(evalue, groups[pick]),
-            "difference_cs_low": cs.low[pick],
-            "difference_cs_high": cs.high[pick],
-            "difference_lower": cs.lower[pick],
+            "difference_cs_low": cs.low,
+            "difference_cs_high": cs.high,
+            "difference_lower": cs.lower,
             "cusum_alarms": alarms_that_day.astype(np.uint32),
-            "positives": (positives - positives_before)[pick],
-            "positives_caught": (caught - caught_before)[pick],
-            "gate_difference_lower": gate_lower[pick],
-            "gate_cost_difference_upper": cost_upper[pick],
+            "positives": running(positive),
+            "positives_caught": running(positive * model),
+            "gate_difference_lower": gate_lower,
+            "gate_cost_difference_upper": cost_upper,
         }
     ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), gate_alpha=pl.lit(gate.alpha))
 

@@ -566,11 +566,17 @@ class PrplEB(NamedTuple):
 
 
 def _prpl_eb_sides(
-    x: FloatArray, t: FloatArray, starts: BoolArray, log_terms: tuple[float, ...]
+    x: FloatArray,
+    t: FloatArray,
+    starts: BoolArray,
+    log_terms: tuple[float, ...],
+    at: npt.NDArray[np.intp] | None = None,
 ) -> list[FloatArray]:
-    """(centre, margin) of PrPl-EB for each L in log_terms, each stacked as shape (2, len(x)).
+    """(centre, margin) of PrPl-EB for each L in log_terms, each stacked as shape (2, len(at)).
 
-    The plug-in mean and variance do not depend on L: they are worked out once for every side.
+    `at` picks the elements wanted (all by default): the sums run over every element, but the
+    bounds are worked out only where they are read. The plug-in mean and variance do not depend
+    on L: they are worked out once for every side.
     """
     first = _firsts(starts)
     mu = (0.5 + _cumsum_from(x, first)) / (t + 1)
@@ -578,15 +584,27 @@ def _prpl_eb_sides(
     var = (0.25 + _cumsum_from((x - mu) ** 2, first)) / (t + 1)
     mu_prev = _previous(mu, starts, 0.5)
     var_prev = _previous(var, starts, 0.25)
+    del mu, var
     v = 4 * (x - mu_prev) ** 2
     scale = 1 / (var_prev * t * np.log1p(t))
+    del mu_prev, var_prev
+    picked = np.arange(x.shape[0]) if at is None else at
+    first_picked = first[picked]
+
+    def sums_at(values: FloatArray) -> FloatArray:
+        # _cumsum_from(values, first)[picked], without the whole array
+        total = np.cumsum(values)
+        return np.asarray(
+            total[picked] - (total[first_picked] - values[first_picked]), dtype=np.float64
+        )
+
     sides = []
     for log_term in log_terms:
         lam = np.minimum(np.sqrt(2 * log_term * scale), 0.5)
         psi = (-np.log1p(-lam) - lam) / 4
-        sum_lam = _cumsum_from(lam, first)
-        centre = _cumsum_from(lam * x, first) / sum_lam
-        margin = (log_term + _cumsum_from(v * psi, first)) / sum_lam
+        sum_lam = sums_at(lam)
+        centre = sums_at(lam * x) / sum_lam
+        margin = (log_term + sums_at(v * psi)) / sum_lam
         sides.append(np.stack([centre, margin]))
     return sides
 
@@ -610,17 +628,35 @@ def prpl_eb(x: npt.ArrayLike, alpha: float = 0.05, groups: npt.ArrayLike | None 
     )
 
 
+def prpl_eb_lower(
+    x: npt.ArrayLike,
+    alpha: float,
+    groups: npt.ArrayLike | None = None,
+    at: npt.NDArray[np.intp] | None = None,
+) -> FloatArray:
+    """Only `prpl_eb(x, alpha, groups).lower` (after the elements `at`, default all): one side."""
+    xs = _f(x)
+    t, starts = _positions(xs.shape[0], groups)
+    (one,) = _prpl_eb_sides(xs, t, starts, (float(np.log(1 / alpha)),), at)
+    return np.asarray(np.maximum(one[0] - one[1], 0.0), dtype=np.float64)
+
+
 def prpl_eb_paired_lowers(
-    d: npt.ArrayLike, alpha: float, lower_alpha: float, groups: npt.ArrayLike | None = None
+    d: npt.ArrayLike,
+    alpha: float,
+    lower_alpha: float,
+    groups: npt.ArrayLike | None = None,
+    at: npt.NDArray[np.intp] | None = None,
 ) -> tuple[PrplEB, FloatArray]:
     """`prpl_eb_paired` at alpha, and its one-sided lower bound at lower_alpha, in one pass.
 
     The plug-in mean and variance are shared by every bound: worked out once, not once per alpha.
+    The bounds are those after the elements `at` (default: after every element).
     """
     xs = (_f(d) + 1) / 2
     t, starts = _positions(xs.shape[0], groups)
     logs = (float(np.log(2 / alpha)), float(np.log(1 / alpha)), float(np.log(1 / lower_alpha)))
-    two, one, other = _prpl_eb_sides(xs, t, starts, logs)
+    two, one, other = _prpl_eb_sides(xs, t, starts, logs, at)
     cs = PrplEB(
         np.maximum(two[0] - two[1], 0.0),
         np.minimum(two[0] + two[1], 1.0),

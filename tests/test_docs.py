@@ -33,7 +33,8 @@ def test_every_command_is_in_the_readme_and_has_an_example(command: str) -> None
 
 def test_the_quickstart_is_two_commands() -> None:
     quickstart = README.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    lines = [line.split("#")[0].strip() for line in quickstart.strip().splitlines()]
+    commands = [line for line in quickstart.strip().splitlines() if not line.startswith("#")]
+    lines = [line.split("#")[0].strip() for line in commands]
     assert lines == ["pip install -e . && shadow demo", 'pip install -e ".[dev]" && pytest']
 
 

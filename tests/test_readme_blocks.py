@@ -131,3 +131,17 @@ def test_the_first_briefing_says_what_the_readme_quotes(
     said = " ".join(session[line][1].split())
     for quote in quotes:
         assert quote in said
+
+
+@pytest.mark.slow
+def test_the_gates_the_readme_shows_are_what_shadow_gates_prints(
+    session: dict[int, tuple[bool, str]],
+) -> None:
+    command = "shadow gates --point pump-inspection --segment site=kiel"
+    shown = README.split(f"$ {command}\n", 1)[1].split("\n```", 1)[0].splitlines()
+    # the data cut-off is the time of the last load: it differs on every run
+    shown = [s for s in shown if "data cut-off" not in s]
+    (line,) = [b.line for b in BLOCKS if command in b.text and not b.skipped]
+    printed = [s for s in session[line][1].splitlines() if "data cut-off" not in s]
+    assert len(shown) == 10
+    assert "\n".join(shown) in "\n".join(printed)

@@ -69,7 +69,10 @@ def cli() -> None:
         shadow ingest decisions exports/decisions.csv --point pump-inspection --mapping cmms.toml
         shadow ingest outcomes exports/outcomes.jsonl --point pump-inspection
         shadow loads                  # what each load did
-        shadow rejects --load 7       # the rows it quarantined, and why
+        shadow rejects --load 2       # the rows it quarantined, and why
+        shadow refresh                # compute the numbers and publish them
+        shadow report --point pump-inspection
+        shadow gates --point pump-inspection
     \b
     Running a model in shadow:
         shadow score --point pump-inspection --model model.joblib --cases cases.csv \\

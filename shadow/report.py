@@ -378,13 +378,18 @@ def _markdown(b: Briefing) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _count(n: int, noun: str) -> str:
+    """A count and its noun, plural unless one: 1 time, 62 times, 3,112 cases."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _paragraphs(v: dict[str, Any]) -> list[str]:
     span = f"over {v['weeks']} week{'s' if v['weeks'] != 1 else ''} ({v['first_week']} to {v['last_week']})"
     agreement = v["agreement"]
     out = [
-        f"{span.capitalize()} and {v['paired']:,} decisions, the model agreed with your people"
-        f" {_pct(agreement['value'])} of the time ({_range(agreement)}), on {v['agree']:,} of"
-        f" {v['paired']:,} cases."
+        f"{span.capitalize()} and {_count(v['paired'], 'decision')}, the model agreed with your"
+        f" people {_pct(agreement['value'])} of the time ({_range(agreement)}), on {v['agree']:,}"
+        f" of {_count(v['paired'], 'case')}."
     ]
     if v["resolved"] == 0:
         out.append("No outcome is known yet for these cases: no evidence yet on who is right.")
@@ -392,15 +397,16 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
     disagreements = v["disagreements_resolved"]
     neither = disagreements - v["model_right_person_wrong"] - v["person_right_model_wrong"]
     out.append(
-        f"Of the {disagreements:,} disagreements with a known outcome, the model was right"
-        f" {v['model_right_person_wrong']:,} times and the people {v['person_right_model_wrong']:,}"
-        " times" + (f" (neither was right {neither:,} times)." if neither else ".")
+        f"Of the {_count(disagreements, 'disagreement')} with a known outcome, the model was right"
+        f" {_count(v['model_right_person_wrong'], 'time')} and the people"
+        f" {_count(v['person_right_model_wrong'], 'time')}"
+        + (f" (neither was right {_count(neither, 'time')})." if neither else ".")
         if disagreements
         else "They have not yet disagreed on a case with a known outcome."
     )
     m, h, d = v["model_accuracy"], v["person_accuracy"], v["difference"]
     out.append(
-        f"On the {v['resolved']:,} cases with a known outcome, the model was right"
+        f"On the {_count(v['resolved'], 'case')} with a known outcome, the model was right"
         f" {_pct(m['value'])} of the time ({_range(m)}) and the people {_pct(h['value'])}"
         f" ({_range(h)}): a difference of {_points(d['value'])} ({_points(d['low'])} to"
         f" {_points(d['high'])})"
@@ -409,7 +415,7 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
     if v.get("model_recall"):
         mr, hr = v["model_recall"], v["person_recall"]
         out.append(
-            f"Of the {v['actual_positive']:,} cases that turned out positive, the model flagged"
+            f"Of the {_count(v['actual_positive'], 'case')} that turned out positive, the model flagged"
             f" {_pct(mr['value'])} ({_range(mr)}) and the people {_pct(hr['value'])} ({_range(hr)})"
             + _specificity(v)
         )
@@ -419,7 +425,8 @@ def _paragraphs(v: dict[str, Any]) -> list[str]:
             f" {v['person_cost_per_case']:.2f} (from the policy's costs)."
         )
     if v["pending"]:
-        out.append(f"{v['pending']:,} cases are still waiting for their outcome.")
+        waiting = "is still waiting for its" if v["pending"] == 1 else "are still waiting for their"
+        out.append(f"{_count(v['pending'], 'case')} {waiting} outcome.")
     if v["late_predictions"]:
         out.append(
             f"{v['late_predictions']:,} predictions came after the decision and do not count."

@@ -2,7 +2,8 @@
 
 Every page is opened and its key numbers looked for (read here by plain SQL from the published
 snapshot), a filter is clicked and the page changes, and screenshots go to tests/artifacts/. The
-data team is never blocked: with the app open and in use, `shadow ingest` and `shadow refresh` run
+README's screenshots are taken here too: set SHADOW_SCREENSHOTS=docs/screenshots to write them
+there (else they go to tests/artifacts/readme/). The data team is never blocked: with the app open and in use, `shadow ingest` and `shadow refresh` run
 as their own processes, succeed without waiting, and the app then shows the new numbers.
 """
 
@@ -41,6 +42,14 @@ PAGES = {
     "data_quality": "Data quality",
 }
 POINT = "pump-inspection"
+# The README's screenshots: page address -> (title, file name), light theme, one screen each.
+SCREENSHOTS = {
+    "": ("Track record", "track_record.png"),
+    "disagreements": ("Disagreements", "disagreements.png"),
+    "segments?period=month": ("Segments", "segments.png"),
+    "readiness?segment=site+%3D+kiel": ("Readiness", "readiness.png"),
+}
+SCREEN = {"width": 1280, "height": 900}
 
 pytestmark = [
     pytest.mark.slow,
@@ -281,6 +290,30 @@ def test_charts_take_the_dark_theme_background(app: tuple[str, Path], browser: A
     )
     assert charts and set(charts) == {"rgba(0, 0, 0, 0)"}  # the page shows through every chart
     page.screenshot(path=str(ARTIFACTS / "segments_dark.png"), full_page=True)
+    context.close()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file, from its header."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_the_readmes_screenshots(app: tuple[str, Path], browser: Any) -> None:
+    base, _ = app
+    folder = Path(os.environ.get("SHADOW_SCREENSHOTS") or ARTIFACTS / "readme")
+    folder = folder if folder.is_absolute() else ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(color_scheme="light", viewport=SCREEN)
+    page = context.new_page()
+    for address, (title, name) in SCREENSHOTS.items():
+        page.goto(f"{base}/{address}")
+        settle(page, title)
+        assert "Traceback" not in text(page)
+        page.screenshot(path=str(folder / name))
+        assert png_size(folder / name) == (SCREEN["width"], SCREEN["height"])
+        assert (folder / name).stat().st_size < 400_000, f"{name} is too big for the repository"
     context.close()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ShadowError(Exception):
     """Base class. `str(err)` is the message; `hint` says what to do next."""
@@ -41,3 +43,26 @@ class InvalidModel(ShadowError):
 
 class NotPublished(ShadowError):
     """Nothing (or not the table asked for) has been published beside the store yet."""
+
+
+# How the operating system says a write did not fit (ENOSPC, EDQUOT, EFBIG), as DuckDB reports it.
+_FULL = ("no space left on device", "disk quota exceeded", "file too large")
+
+
+def disk_full(error: str, path: Path | str | None = None) -> StoreError | None:
+    """A StoreError saying the disk is full (or the file size limit reached), if `error` says so."""
+    text = error.lower()
+    if not any(phrase in text for phrase in _FULL):
+        return None
+    if "file too large" in text:
+        cause = "the file size limit was reached"
+        fix = "raise the file size limit (`ulimit -f`) or free some disk space"
+    else:
+        cause = "the disk is full"
+        fix = "free some disk space"
+    first = error.strip().splitlines()[0]
+    where = f" writing {path}" if path is not None else ""
+    return StoreError(
+        f"Out of disk space{where}: {cause} ({first})",
+        hint=f"{fix}, then run the same command again; nothing was changed",
+    )

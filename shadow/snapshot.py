@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from shadow.errors import NotPublished, StoreError
+from shadow.errors import NotPublished, StoreError, disk_full
 from shadow.hashing import content_hash, table_hash
 
 SUFFIX = ".published.duckdb"
@@ -110,6 +110,12 @@ def publish(
                 _fsync(temp)
                 os.replace(temp, target)
                 _fsync(folder)
+            except duckdb.Error as e:
+                _remove(temp)
+                raise disk_full(str(e), target) or StoreError(
+                    f"Cannot publish beside {db}: {_first_line(e)}",
+                    hint="the previous snapshot is unchanged; run `shadow refresh` again",
+                ) from e
             except BaseException:
                 _remove(temp)
                 raise
@@ -276,6 +282,8 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> N
         con.register("_frame", frame)
         con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
     except duckdb.Error as e:
+        if disk_full(str(e)) is not None:
+            raise  # not the table's fault: publish says so, naming the file
         raise TypeError(f"DuckDB cannot store the table {name}: {_first_line(e)}") from e
     finally:
         con.unregister("_frame")

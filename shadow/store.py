@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from shadow import sql
-from shadow.errors import StoreError, StoreLocked, StoreMissing, disk_full
+from shadow.errors import StoreError, StoreLocked, StoreMissing, disk_full, store_damaged
 
 DEFAULT_DB = "shadow.duckdb"
 # How long a writer waits for another process to let go of the store before giving up.
@@ -89,17 +89,23 @@ class Store:
                         f" (waited {wait:g} s)",
                         hint="let the other load, refresh or command finish, then run this again",
                     ) from e
-                full = disk_full(str(e), path)
-                if full is not None:
-                    raise full from e
+                known = disk_full(str(e), path) or store_damaged(str(e), path)
+                if known is not None:
+                    raise known from e
                 raise StoreError(
                     f"Cannot open the store {path}: {_first_line(e)}",
-                    hint="if the file is damaged, move it aside and rebuild it from your logs"
-                    " with `shadow init` and `shadow ingest`",
+                    hint=f"if the file is damaged, rebuild it from your log files with"
+                    f" `shadow recover --db {path}`",
                 ) from e
-        store = cls(con, path)
-        if not read_only:
-            store.migrate()
+        try:
+            store = cls(con, path)
+            if not read_only:
+                store.migrate()
+        except BaseException:
+            # a connection left open would keep the file open in this process, and DuckDB
+            # refuses the next open of it with other settings (e.g. read-only)
+            con.close()
+            raise
         return store
 
     @classmethod
@@ -125,13 +131,11 @@ class Store:
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order, each in its own transaction. Returns names applied."""
-        self._con.execute(
+        self.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        done = {
-            row[0] for row in self._con.execute("SELECT name FROM schema_migrations").fetchall()
-        }
+        done = {row[0] for row in self.rows("SELECT name FROM schema_migrations")}
         applied = []
         for name in sql.migrations():
             if name in done:
@@ -143,7 +147,8 @@ class Store:
                         "INSERT INTO schema_migrations VALUES ($name, now())", {"name": name}
                     )
             except duckdb.Error as e:
-                raise StoreError(f"Migration {name} failed: {_first_line(e)}") from e
+                known = disk_full(str(e), self.path) or store_damaged(str(e), self.path)
+                raise known or StoreError(f"Migration {name} failed: {_first_line(e)}") from e
             applied.append(name)
         return applied
 
@@ -254,7 +259,7 @@ def _wrap(e: duckdb.Error, path: Path | None = None) -> StoreError:
             f"DuckDB ran out of memory: {_first_line(e)}",
             hint="raise SHADOW_MEMORY_LIMIT (e.g. 8GB) or load the data in smaller files",
         )
-    full = disk_full(str(e), path)
-    if full is not None:
-        return full
+    known = disk_full(str(e), path) or store_damaged(str(e), path)
+    if known is not None:
+        return known
     return StoreError(str(e).strip())

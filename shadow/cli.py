@@ -639,8 +639,8 @@ def recover(db: Path, mappings: tuple[str, ...], partial: bool, wait: float) -> 
     )
     for problem in done.problems:
         click.echo(f"  not rebuilt: {problem}")
-    if done.damaged_kept_as is not None:
-        click.echo(f"The damaged file is kept as {done.damaged_kept_as}.")
+    if done.kept_as is not None:
+        click.echo(f"The old store file is kept as {done.kept_as}.")
     click.echo(f"Next: publish the numbers again with `shadow refresh --db {db}`.")
 
 

@@ -69,7 +69,7 @@ class Recovered:
     points: int
     loads: list[RecordedLoad] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    damaged_kept_as: Path | None = None
+    kept_as: Path | None = None
 
 
 def recover(
@@ -120,7 +120,7 @@ def recover(
         _remove(temp)
         raise
     if db.exists():
-        done.damaged_kept_as = _aside(db)
+        done.kept_as = _aside(db)
     os.replace(temp, db)
     return done
 

@@ -180,12 +180,25 @@ def test_recover_from_the_snapshot_gives_back_the_same_numbers(
         f"Read what went into {store} from the snapshot {published_path(store)} published"
         f" {when} (loads made since are not in it).\n"
         f"Rebuilt {store}: 1 decision point, 4 loads run again from their files.\n"
-        f"The damaged file is kept as {store}.damaged.\n"
+        f"The old store file is kept as {store}.damaged.\n"
         f"Next: publish the numbers again with `shadow refresh --db {store}`.\n"
     )
     assert Path(f"{store}.damaged").read_bytes() == damaged
     assert ok("loads", "--db", store, "--json") == loads  # same ids, files, times, users, counts
     assert ok("signoff", "verify", "--db", store) == "All 1 sign-offs match their hashes.\n"
+    ok("refresh", "--db", store)
+    assert published_tables(store) == numbers
+
+
+def test_recover_rebuilds_a_store_that_is_gone(
+    built: tuple[Path, dict[str, str], str], store: Path
+) -> None:
+    _, numbers, loads = built
+    store.unlink()
+    out = ok("recover", "--db", store, *BY_LOG)
+    assert f"Rebuilt {store}: 1 decision point, 4 loads run again from their files.\n" in out
+    assert "kept as" not in out
+    assert ok("loads", "--db", store, "--json") == loads
     ok("refresh", "--db", store)
     assert published_tables(store) == numbers
 

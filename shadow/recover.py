@@ -23,7 +23,14 @@ from typing import Any, cast
 import polars as pl
 
 from shadow.config import current_user
-from shadow.errors import InvalidConfig, InvalidLog, NotPublished, ShadowError, StoreError
+from shadow.errors import (
+    InvalidConfig,
+    InvalidLog,
+    NotPublished,
+    ShadowError,
+    StoreError,
+    StoreLocked,
+)
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.ingestion.load import options_hash
 from shadow.mapping import Mapping, read_mapping
@@ -132,6 +139,8 @@ def read_record(db: Path, *, wait: float | None = None) -> Record:
     """The record of the store `db`: from the store if it can be read, else from its snapshot."""
     try:
         return _from_store(db, wait)
+    except StoreLocked:
+        raise  # in use, so not to be replaced: let the other process finish first
     except StoreError as store_error:
         reason = str(store_error)
     try:
@@ -148,31 +157,16 @@ def read_record(db: Path, *, wait: float | None = None) -> Record:
 def _from_store(db: Path, wait: float | None) -> Record:
     with Store.open(db, read_only=True, wait=wait) as store:
         points = store.frame(
-            "SELECT point_id, name, owner, task_type, labels, positive_label, segment_columns,"
-            " timezone, policy, definition FROM decision_points ORDER BY point_id"
+            "SELECT point_id, name, owner, task_type AS task, labels, positive_label,"
+            " segment_columns AS segments, timezone, policy, definition"
+            " FROM decision_points ORDER BY point_id"
         )
         versions = store.frame("SELECT * FROM policy_versions ORDER BY point_id, version")
         loads = store.frame("SELECT * FROM loads ORDER BY load_id")
         signoffs = store.frame("SELECT * FROM signoffs ORDER BY signoff_id")
     return Record(
         origin=f"the store {db} (its record of points and loads is intact)",
-        points=[
-            (
-                DecisionPoint(
-                    point_id=p["point_id"],
-                    name=p["name"],
-                    owner=p["owner"],
-                    task_type=p["task_type"],
-                    labels=tuple(p["labels"]),
-                    positive_label=p["positive_label"],
-                    segment_columns=tuple(p["segment_columns"]),
-                    timezone=p["timezone"],
-                    policy=json.loads(p["policy"]),
-                ),
-                p["definition"],
-            )
-            for p in points.iter_rows(named=True)
-        ],
+        points=[(_point(p), p["definition"]) for p in points.iter_rows(named=True)],
         policy_versions=versions,
         loads=[_load(row) for row in loads.iter_rows(named=True)],
         signoffs=signoffs,

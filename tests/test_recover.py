@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -300,3 +302,27 @@ def test_a_damaged_snapshot_is_named_and_the_next_refresh_repairs_it(
 
     ok("refresh", "--db", store)
     assert published_tables(store) == built[1]
+
+
+def test_a_store_in_use_is_not_rebuilt_under_the_user(store: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); print('holding',"
+            " flush=True); time.sleep(600)",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        stderr = recover_fails(store, *BY_LOG, "--wait", "0.5")
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    assert stderr == (
+        f"Error: The store {store} is busy: another process is using it (waited 0.5 s)\n\n"
+        "Hint: let the other load, refresh or command finish, then run this again\n"
+    )

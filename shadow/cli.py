@@ -595,6 +595,60 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None) ->
 
 @cli.command()
 @db_option
+@click.option(
+    "--mapping",
+    "mappings",
+    multiple=True,
+    metavar="[LOG=]FILE",
+    help="A mapping file the loads used; repeat for each (LOG=FILE names the log it is for).",
+)
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Rebuild from the files that are there even if some are missing or changed (listed).",
+)
+@wait_option
+@reports_errors
+def recover(db: Path, mappings: tuple[str, ...], partial: bool, wait: float) -> None:
+    """Rebuild a damaged store from your log files, as its record of loads lists them.
+
+    The record (decision points, every load's file, log, point and format, the sign-offs) is
+    read from the store if those small tables can still be read, else from the snapshot the last
+    `shadow refresh` published beside it (loads made since then are not in it). Each load is run
+    again in its original order from its file, at its original time, and gets back its load id,
+    so a refresh afterwards publishes the same numbers. Paths are as they were given when loaded:
+    run this from the same folder. A file that is missing or changed (by its sha256, or its
+    counts) stops the rebuild before anything changes, unless --partial. The damaged file is
+    kept as <store>.damaged; the new store takes its place.
+
+    \b
+    Example:
+        shadow recover --db ops.duckdb --mapping decisions=cmms.toml --mapping outcomes=wo.toml
+        shadow refresh --db ops.duckdb
+    """
+    from shadow.recover import recover as run
+
+    started = time.monotonic()
+
+    def step(text: str) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"  {text} ({time.monotonic() - started:.1f} s) ...", err=True)
+
+    done = run(db, mappings=list(mappings), partial=partial, wait=wait, step=step)
+    click.echo(f"Read what went into {db} from {done.origin}.")
+    click.echo(
+        f"Rebuilt {db}: {done.points} decision point{'s' if done.points != 1 else ''},"
+        f" {len(done.loads)} load{'s' if len(done.loads) != 1 else ''} run again from their files."
+    )
+    for problem in done.problems:
+        click.echo(f"  not rebuilt: {problem}")
+    if done.kept_as is not None:
+        click.echo(f"The old store file is kept as {done.kept_as}.")
+    click.echo(f"Next: publish the numbers again with `shadow refresh --db {db}`.")
+
+
+@cli.command()
+@db_option
 @click.option("--point", "point_id", required=True, help="The decision point to brief on.")
 @click.option("--segment", help="Only this segment, as column=value (e.g. site=kiel).")
 @click.option(

@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from shadow.errors import NotPublished, StoreError
+from shadow.errors import NotPublished, StoreError, disk_full, is_damage
 from shadow.hashing import content_hash, table_hash
 
 SUFFIX = ".published.duckdb"
@@ -110,6 +110,12 @@ def publish(
                 _fsync(temp)
                 os.replace(temp, target)
                 _fsync(folder)
+            except duckdb.Error as e:
+                _remove(temp)
+                raise disk_full(str(e), target) or StoreError(
+                    f"Cannot publish beside {db}: {_first_line(e)}",
+                    hint="the previous snapshot is unchanged; run `shadow refresh` again",
+                ) from e
             except BaseException:
                 _remove(temp)
                 raise
@@ -276,6 +282,8 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> N
         con.register("_frame", frame)
         con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
     except duckdb.Error as e:
+        if disk_full(str(e)) is not None:
+            raise  # not the table's fault: publish says so, naming the file
         raise TypeError(f"DuckDB cannot store the table {name}: {_first_line(e)}") from e
     finally:
         con.unregister("_frame")
@@ -352,6 +360,8 @@ class Published:
         try:
             result: pl.DataFrame = self._con.sql(sql, params=params).pl()
         except duckdb.Error as e:
+            if is_damage(str(e)):
+                raise _damaged(self.path, e) from e
             raise StoreError(f"Query over the published snapshot failed: {_first_line(e)}") from e
         return result
 
@@ -393,6 +403,8 @@ def open_published(db: Path | str) -> Published:
                 if "lock" in str(e).lower() and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
+                if is_damage(str(e)):
+                    raise _damaged(path, e) from e
                 raise StoreError(
                     f"Cannot read the published snapshot {path}: {_first_line(e)}",
                     hint=_HINT + " again",
@@ -401,12 +413,21 @@ def open_published(db: Path | str) -> Published:
         return Published(con, path)
     except duckdb.Error as e:
         con.close()
+        if is_damage(str(e)):
+            raise _damaged(path, e) from e
         raise StoreError(
             f"{path} is not a published snapshot: {_first_line(e)}", hint=_HINT + " again"
         ) from e
     except BaseException:
         con.close()
         raise
+
+
+def _damaged(path: Path, e: BaseException) -> StoreError:
+    return StoreError(
+        f"The published snapshot {path} is damaged: {_first_line(e)}",
+        hint="publish it again with `shadow refresh` (the store itself is not affected)",
+    )
 
 
 def _first_line(e: BaseException) -> str:

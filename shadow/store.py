@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from shadow import sql
-from shadow.errors import StoreError, StoreLocked, StoreMissing
+from shadow.errors import StoreError, StoreLocked, StoreMissing, disk_full, store_damaged
 
 DEFAULT_DB = "shadow.duckdb"
 # How long a writer waits for another process to let go of the store before giving up.
@@ -89,14 +89,23 @@ class Store:
                         f" (waited {wait:g} s)",
                         hint="let the other load, refresh or command finish, then run this again",
                     ) from e
+                known = disk_full(str(e), path) or store_damaged(str(e), path)
+                if known is not None:
+                    raise known from e
                 raise StoreError(
                     f"Cannot open the store {path}: {_first_line(e)}",
-                    hint="if the file is damaged, move it aside and rebuild it from your logs"
-                    " with `shadow init` and `shadow ingest`",
+                    hint=f"if the file is damaged, rebuild it from your log files with"
+                    f" `shadow recover --db {path}`",
                 ) from e
-        store = cls(con, path)
-        if not read_only:
-            store.migrate()
+        try:
+            store = cls(con, path)
+            if not read_only:
+                store.migrate()
+        except BaseException:
+            # a connection left open would keep the file open in this process, and DuckDB
+            # refuses the next open of it with other settings (e.g. read-only)
+            con.close()
+            raise
         return store
 
     @classmethod
@@ -122,13 +131,11 @@ class Store:
 
     def migrate(self) -> list[str]:
         """Apply pending migrations in order, each in its own transaction. Returns names applied."""
-        self._con.execute(
+        self.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations"
             " (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        done = {
-            row[0] for row in self._con.execute("SELECT name FROM schema_migrations").fetchall()
-        }
+        done = {row[0] for row in self.rows("SELECT name FROM schema_migrations")}
         applied = []
         for name in sql.migrations():
             if name in done:
@@ -140,7 +147,8 @@ class Store:
                         "INSERT INTO schema_migrations VALUES ($name, now())", {"name": name}
                     )
             except duckdb.Error as e:
-                raise StoreError(f"Migration {name} failed: {_first_line(e)}") from e
+                known = disk_full(str(e), self.path) or store_damaged(str(e), self.path)
+                raise known or StoreError(f"Migration {name} failed: {_first_line(e)}") from e
             applied.append(name)
         return applied
 
@@ -153,30 +161,42 @@ class Store:
         try:
             yield
         except BaseException:
-            self._con.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._con.execute("COMMIT")
+        try:
+            self._con.execute("COMMIT")
+        except duckdb.Error as e:
+            # e.g. the disk filled up while the commit wrote the WAL: nothing was committed
+            self._rollback()
+            raise _wrap(e, self.path) from e
+
+    def _rollback(self) -> None:
+        # A failed COMMIT has already ended the transaction, and a database DuckDB has
+        # invalidated after a failed write cannot roll back; either way nothing inside it
+        # reached the store, and the error that got us here is the one to report.
+        with suppress(duckdb.Error):
+            self._con.execute("ROLLBACK")
 
     def execute(self, text: str, params: dict[str, Any] | None = None) -> None:
         """Run one statement that returns nothing we need (DDL, INSERT, ...)."""
         try:
             self._con.execute(text, params or None)
         except duckdb.Error as e:
-            raise _wrap(e) from e
+            raise _wrap(e, self.path) from e
 
     def rows(self, text: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples."""
         try:
             return self._con.execute(text, params or None).fetchall()
         except duckdb.Error as e:
-            raise _wrap(e) from e
+            raise _wrap(e, self.path) from e
 
     def frame(self, text: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
         """Run a query and return a fully materialised Polars frame."""
         try:
             result: pl.DataFrame = self._con.sql(text, params=params or None).pl()
         except duckdb.Error as e:
-            raise _wrap(e) from e
+            raise _wrap(e, self.path) from e
         return result
 
     def query(self, name: str, **params: Any) -> pl.DataFrame:
@@ -189,11 +209,17 @@ class Store:
 
     def register(self, name: str, frame: object) -> None:
         """Make a Polars/pandas/Arrow frame queryable as `name` on this connection."""
-        self._con.register(name, frame)
+        try:
+            self._con.register(name, frame)
+        except duckdb.Error as e:
+            raise _wrap(e, self.path) from e
 
     def unregister(self, name: str) -> None:
         """Forget a frame registered with `register`."""
-        self._con.unregister(name)
+        try:
+            self._con.unregister(name)
+        except duckdb.Error as e:
+            raise _wrap(e, self.path) from e
 
     def execute_with_progress(
         self, text: str, params: dict[str, Any] | None, progress: Progress | None
@@ -227,15 +253,13 @@ def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
-def _wrap(e: duckdb.Error) -> StoreError:
+def _wrap(e: duckdb.Error, path: Path | None = None) -> StoreError:
     if isinstance(e, duckdb.OutOfMemoryException):
         return StoreError(
             f"DuckDB ran out of memory: {_first_line(e)}",
             hint="raise SHADOW_MEMORY_LIMIT (e.g. 8GB) or load the data in smaller files",
         )
-    if isinstance(e, duckdb.IOException) and "space" in str(e).lower():
-        return StoreError(
-            f"The disk is full: {_first_line(e)}",
-            hint="free some disk space and run the command again; nothing was changed",
-        )
+    known = disk_full(str(e), path) or store_damaged(str(e), path)
+    if known is not None:
+        return known
     return StoreError(str(e).strip())

@@ -637,3 +637,123 @@ def test_a_second_writer_with_a_longer_wait_loads_after_the_running_load(
     assert len(loads) == before["loads"][0] + 2
     assert loads[-2]["rows_accepted"] == EXPECTED["accepted"]
     assert loads[-1]["source"] == str(files.small)
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+LIMITED = r"""
+import resource, signal, sys
+# The kernel stops this process writing any file beyond the limit (EFBIG), as a full disk
+# stops every process (ENOSPC); without this it would send SIGXFSZ, which kills.
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+sys.argv = ["shadow", *sys.argv[2:]]
+from shadow.cli import main
+main()
+"""
+
+
+def run_limited(limit: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """`shadow ARGS` in a process that cannot write any file beyond `limit` bytes."""
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED, str(limit), *args],
+        cwd=REPO,
+        env=environment(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def assert_out_of_space(result: subprocess.CompletedProcess[str], db: Path, cause: str) -> None:
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    first, _, rest = result.stderr.partition("\n")
+    assert first.startswith(f"Error: Out of disk space writing {db}: {cause} ("), first
+    fix = (
+        "raise the file size limit (`ulimit -f`) or free some disk space"
+        if cause == "the file size limit was reached"
+        else "free some disk space"
+    )
+    assert rest == f"\nHint: {fix}, then run the same command again; nothing was changed\n"
+
+
+def test_a_load_that_fills_the_disk_as_it_commits_changes_nothing(files: Files, db: Path) -> None:
+    before = snapshot(db)
+    # 50 rows fit in memory: the first write to disk is the WAL, at COMMIT, and it cannot grow
+    # past 1 KB
+    failed = run_limited(1024, *ingest_args(files.small, db, "--json"))
+    assert_out_of_space(failed, db, "the file size limit was reached")
+    assert "Failed to commit" in failed.stderr
+    assert snapshot(db) == before
+
+    again = run_cli(*ingest_args(files.small, db, "--json"))
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)[0]
+    assert (summary["rows_read"], summary["accepted"], summary["already_loaded_as"]) == (
+        50,
+        50,
+        None,
+    )
+    assert snapshot(db)["decisions"][0] == before["decisions"][0] + 50
+
+
+def test_a_big_load_that_fills_the_disk_while_it_writes_changes_nothing(
+    files: Files, db: Path
+) -> None:
+    before = snapshot(db)
+    # the store may grow by 1 MB; the big file's rows need many more, written as they are inserted
+    failed = run_limited(db.stat().st_size + 1_000_000, *ingest_args(files.big, db, "--json"))
+    assert_out_of_space(failed, db, "the file size limit was reached")
+    assert snapshot(db) == before
+    load_big_file(files, db, before)  # the same command, with room: every row, once
+
+
+def test_a_load_onto_a_really_full_disk_changes_nothing(files: Files, tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size = files.base_db.stat().st_size + 2_000_000
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small file system here (needs root)")
+    try:
+        db = disk / "shadow.duckdb"
+        shutil.copyfile(files.base_db, db)
+        failed = run_cli(*ingest_args(files.big, db, "--json"))
+        assert_out_of_space(failed, db, "the disk is full")
+        # make room, as the user would, and check nothing changed before loading again
+        subprocess.run(["mount", "-o", "remount,size=1g", str(disk)], check=True)
+        before = snapshot(files.base_db)
+        assert snapshot(db) == before
+        load_big_file(files, db, before)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_refresh_that_fills_the_disk_keeps_the_published_numbers(files: Files, db: Path) -> None:
+    from shadow.snapshot import open_published, published_path
+
+    def published() -> str:
+        with open_published(db) as snap:
+            snap.verify()
+            return str(snap.meta["content_hash"])
+
+    assert run_cli("refresh", "--db", str(db)).returncode == 0
+    first = published()
+    assert run_cli(*ingest_args(files.small, db)).returncode == 0
+    files_before = sorted(p.name for p in db.parent.iterdir())
+
+    failed = run_limited(100_000, "refresh", "--db", str(db))
+    assert_out_of_space(failed, published_path(db), "the file size limit was reached")
+    assert published() == first
+    assert sorted(p.name for p in db.parent.iterdir()) == files_before  # no temporary file left
+
+    assert run_cli("refresh", "--db", str(db)).returncode == 0
+    assert published() != first  # now with the 50 new decisions

@@ -72,6 +72,7 @@ def load_source(
 
     now = now or datetime.now(UTC)
     segments = sorted({s for p in points for s in p.segment_columns}) if log in HAS_SEGMENTS else []
+    failed = True
     try:
         # Staging tables are temporary and private to this connection, so they are built outside
         # the transaction; only the writes to the store's own tables must be atomic.
@@ -89,10 +90,17 @@ def load_source(
         report("writing", 0.0)
         with store.transaction():
             _write(store, log, source, default_point, options, loaded_by, summary, mapping.formats)
+        failed = False
     finally:
-        drop_temporaries(store)
-        if source.format == "frame":
-            store.unregister("_frame")
+        try:
+            drop_temporaries(store)
+            if source.format == "frame":
+                store.unregister("_frame")
+        except StoreError:
+            # After a failed write (a full disk) DuckDB may refuse anything more on this
+            # connection; the load's own error is the one to report, and nothing was committed.
+            if not failed:
+                raise
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -5,6 +5,9 @@ SELECT
     l.point_id,
     l.source,
     l.format,
+    -- the file's sha256 and the load options' hash: `shadow recover` checks a file by them
+    l.content_hash,
+    l.options_hash,
     l.loaded_at,
     l.loaded_by,
     l.rows_read,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from datetime import date
@@ -23,6 +24,17 @@ from shadow.errors import NotPublished, ShadowError
 
 Identity = tuple[int, int, int] | None
 PERIODS = ["day", "week", "month"]
+# What Markdown (and Streamlit's extensions: $math$, :red[colour], :emoji:) reads as syntax.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def md(value: Any) -> str:
+    """A value from the logs or a point file, escaped to show as typed inside Markdown text.
+
+    Streamlit shows raw HTML as text already, but it renders Markdown: a site called `**x**` or
+    `[x](javascript:...)` would be bold or a link. Line breaks become spaces: one line stays one.
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).splitlines()))
 
 
 def db_path() -> str:
@@ -115,9 +127,9 @@ class Context:
 
     @property
     def where(self) -> str:
-        """The chosen segment in words."""
+        """The chosen segment in words, escaped for the Markdown every page shows it in."""
         c = self.choice
-        return words.where({"segment": c.segment, "segment_value": c.segment_value})
+        return md(words.where({"segment": c.segment, "segment_value": c.segment_value}))
 
 
 def show_error(e: ShadowError) -> None:
@@ -158,8 +170,8 @@ def sidebar() -> Context | None:
     versions = [v["model_version"] for v in snap.versions.get(point_id, [])]
     days = snap.days.get(point_id)
     if not versions or days is None:
-        st.title(point["name"])
-        st.caption(f"Decision point `{point_id}` · owner: {point['owner']}")
+        st.title(md(point["name"]))
+        st.caption(f"Decision point `{point_id}` · owner: {md(point['owner'])}")
         st.info(
             "No case has both a person's decision and a model's prediction yet, so there is no"
             " track record to show: no evidence yet. Load the model's predictions and the people's"

@@ -232,13 +232,17 @@ def sidebar() -> Context | None:
 
 
 def _range(chosen: Any, first: date, last: date) -> tuple[date, date]:
-    """The chosen dates as (start, end): a half-picked range runs to the last day."""
+    """The chosen dates as (start, end): a half-picked range runs to the last day.
+
+    A range given backwards (a hand-edited address) is read forwards, not as no days at all.
+    """
     if isinstance(chosen, date):
         return chosen, last
     picked = [d for d in (chosen or ()) if d is not None]
     if not picked:
         return first, last
-    return picked[0], picked[1] if len(picked) > 1 else last
+    start, end = picked[0], picked[1] if len(picked) > 1 else last
+    return min(start, end), max(start, end)
 
 
 def _nothing_yet(db: str, e: NotPublished) -> None:
@@ -276,8 +280,8 @@ def header(title: str, ctx: Context) -> None:
     c = ctx.choice
     st.title(title)
     st.caption(
-        f"**{ctx.point['name']}** (`{c.point_id}`) · owner: {ctx.point['owner']} · model"
-        f" {c.model_version} · {ctx.where} · decided {c.start} to {c.end}"
+        f"**{md(ctx.point['name'])}** (`{c.point_id}`) · owner: {md(ctx.point['owner'])} · model"
+        f" {md(c.model_version)} · {ctx.where} · decided {c.start} to {c.end}"
     )
 
 

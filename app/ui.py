@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from dataclasses import dataclass, replace
 from datetime import date
@@ -24,17 +23,7 @@ from shadow.errors import NotPublished, ShadowError
 
 Identity = tuple[int, int, int] | None
 PERIODS = ["day", "week", "month"]
-# What Markdown (and Streamlit's extensions: $math$, :red[colour], :emoji:) reads as syntax.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
-
-
-def md(value: Any) -> str:
-    """A value from the logs or a point file, escaped to show as typed inside Markdown text.
-
-    Streamlit shows raw HTML as text already, but it renders Markdown: a site called `**x**` or
-    `[x](javascript:...)` would be bold or a link. Line breaks become spaces: one line stays one.
-    """
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).splitlines()))
+md = words.md  # log and point values inside Markdown: shown as typed
 
 
 def db_path() -> str:

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from shadow import charts
+from shadow import charts, words
 from shadow.cli import cli
 from tests import hostile
 
@@ -109,3 +109,11 @@ def test_the_heatmap_labels_show_markup_as_typed() -> None:
     fig = charts.heatmap_figure(periods, thin=30)
     assert list(fig.data[1].y) == ["&lt;b&gt;x&lt;/b&gt;", "a &amp; b", "kiel"]
     assert [row[0] for row in fig.data[1].z] == [0.1, -0.1, 0.0]  # each row still its own value
+
+
+def test_markdown_escaping_keeps_a_value_on_one_line_and_shows_it_as_typed() -> None:
+    assert words.md("kiel") == "kiel"
+    assert words.md("**bold** [x](javascript:y)") == r"\*\*bold\*\* \[x\]\(javascript\:y\)"
+    assert words.md("$x^2$ :red[r] `c` <b>") == r"\$x^2\$ \:red\[r\] \`c\` \<b\>"
+    assert words.md("two\nlines\r\n# heading") == r"two lines \# heading"
+    assert words.md(r"a\b") == r"a\\b"

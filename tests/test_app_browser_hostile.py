@@ -93,7 +93,9 @@ def test_the_case_explorer_lists_hostile_case_ids_and_reasons_as_typed(app: str,
     shown = visit(app, page, "disagreements", "Disagreements", dates=[FIRST_DAY, NEXT_DAY])
     assert f"decided {FIRST_DAY} to {NEXT_DAY}" in shown
     tab, _ = page
-    tab.locator("[data-testid=stDataFrame] [role=gridcell]").first.wait_for(timeout=30_000)
+    tab.locator("[data-testid=stDataFrame] [role=gridcell]").first.wait_for(
+        state="attached", timeout=30_000
+    )
     # the table is drawn on a canvas; its accessible twin holds the cells' text
     cells = tab.evaluate(
         "() => [...document.querySelectorAll('[data-testid=stDataFrame] [role=gridcell]')]"

@@ -61,6 +61,8 @@ NASTY = [
     "no_inspect", "0.5", "{}", '{"a": 1}', "[1]", "\u202e", "\ufeff", "🙂", "Zürich", "\udcff",
 ]  # fmt: skip
 
+WELL_FORMED = [t for t in NASTY if not any(0xD800 <= ord(c) <= 0xDFFF for c in t)]  # for Parquet
+
 
 # --- running the command ------------------------------------------------------------------------
 
@@ -311,7 +313,8 @@ TYPED = {
     "int": st.integers(-(2**63), 2**63 - 1),
     "float": st.floats(),
     "bool": st.booleans(),
-    "text": st.text(max_size=10) | st.sampled_from(NASTY),
+    "text": st.text(st.characters(exclude_categories=("Cs",)), max_size=10)
+    | st.sampled_from(WELL_FORMED),
     "date": st.dates(),
     "datetime": st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
     "binary": st.binary(max_size=8),
@@ -547,6 +550,7 @@ DECISIONS = "id;when;label;who;x\nA;02/03/2026 09:00;Y;ana;1\nB;2026-03-02 10:00
 
 @SETTINGS
 @given(mapping=mappings, delimited=st.sampled_from([",", ";"]))
+@example(mapping={"timestamps": {"formats": 0}}, delimited=",")
 def test_any_mapping_is_refused_with_a_message_or_loads_every_row(
     mapping: dict[str, Any], delimited: str, db: Path
 ) -> None:

@@ -105,6 +105,43 @@ def test_non_utf8_bytes(db: Path, write: Write) -> None:
     )
 
 
+def test_a_utf16_file_is_named_as_utf16_with_the_mapping_that_reads_it(
+    db: Path, write: Write
+) -> None:
+    # found with hostile files: the hint said Latin-1, which would have loaded it as garbage
+    path = write("d.csv", (HEADER + "c1,2026-03-02 09:00,inspect\n").encode("utf-16"))
+    assert refused(db, path) == (
+        f"Error: {path} is UTF-16 text (it starts with a UTF-16 byte order mark)\n\n"
+        'Hint: add [csv] encoding = "utf-16" to the mapping file; or re-save it as UTF-8\n'
+    )
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(
+    store: Store, load: Load, write: Write
+) -> None:
+    # found with hostile files: the header was cut at 64 KiB, and a valid file was refused for "an empty
+    # column name" (or a name cut in two)
+    long_names = ",".join(f"{'x' * 30_000}_{i}" for i in range(3))
+    path = write(
+        "d.csv", f"case_id,decided_at,human_label,{long_names}\nc1,2026-03-02 09:00,inspect,a,b,c\n"
+    )
+    summary = load("decisions", path)
+    assert (summary.rows_read, summary.accepted) == (1, 1)
+    assert summary.warnings[
+        0
+    ] == "ignored columns (not part of the contract): " + long_names.replace(
+        ",", ", "
+    )  # each name whole (the third was cut at 64 KiB)
+
+
+def test_a_first_line_longer_than_16_mb_is_no_header(db: Path, write: Write) -> None:
+    path = write("d.csv", b"x" * (17 << 20))
+    assert refused(db, path) == (
+        f"Error: {path}: the first line is longer than 16 MB, so it is no header\n\n"
+        "Hint: check that the file is a CSV export with the column names on its first line\n"
+    )
+
+
 def test_latin1_loads_with_the_encoding_in_the_mapping(
     store: Store, load: Load, write: Write
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
+from shadow.errors import InvalidLog
 from shadow.ingestion import LoadSummary
 from shadow.store import Store
 
@@ -348,3 +349,37 @@ def test_a_broken_mapping_file_is_refused(db: Path, write: Write, bad: str) -> N
     mapping = write("m.toml", bad)
     err = refused(db, path, "--mapping", str(mapping))
     assert err.startswith(f"Error: {mapping}")
+
+
+# --- frames through the Python API (found with hostile frames: raw Polars and DuckDB errors) ------
+
+
+FRAME = {"case_id": ["c1"], "decided_at": ["2026-03-02 09:00"], "human_label": ["inspect"]}
+
+
+def test_a_frame_column_of_python_objects_is_refused_naming_it(load: Load) -> None:
+    frame = pl.DataFrame(FRAME).with_columns(pl.Series("note", [object()], dtype=pl.Object))
+    with pytest.raises(InvalidLog) as e:
+        load("decisions", frame)
+    assert str(e.value) == "The frame's column 'note' holds Python objects, which cannot be loaded"
+    assert (
+        e.value.hint == "convert it to text or numbers first, e.g. pl.col('note').cast(pl.String)"
+    )
+
+
+def test_a_frame_of_128_bit_integers_loads_them_as_text(store: Store, load: Load) -> None:
+    frame = pl.DataFrame(FRAME).with_columns(pl.Series("case_id", [2**100], dtype=pl.Int128))
+    summary = load("decisions", frame)
+    assert (summary.rows_read, summary.accepted) == (1, 1)
+    assert store.rows("SELECT case_id FROM decisions") == [(str(2**100),)]
+
+
+def test_a_pandas_frame_mixing_numbers_and_text_in_a_column_names_the_fix(load: Load) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({**FRAME, "note": [1]}).astype({"note": object})
+    frame.loc[len(frame)] = ["c2", "2026-03-02 10:00", "inspect", "text"]
+    with pytest.raises(InvalidLog) as e:
+        load("decisions", frame)
+    assert str(e.value).startswith("Cannot read the pandas DataFrame: Could not convert 'text'")
+    assert e.value.hint == "give each column one type, e.g. df['note'] = df['note'].astype(str)"

@@ -95,13 +95,29 @@ def from_frame(frame: Any) -> Source:
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
+        is_pandas = type(frame).__module__.startswith("pandas")
         try:
             frame = pl.from_pandas(frame)
         except (TypeError, ValueError) as e:
+            if is_pandas:  # e.g. a column mixing numbers and text
+                raise InvalidLog(
+                    f"Cannot read the pandas DataFrame: {e}",
+                    hint="give each column one type, e.g. df['note'] = df['note'].astype(str)",
+                ) from e
             raise InvalidLog(
                 f"Cannot load an object of type {type(frame).__name__}",
                 hint="pass a file path, a Polars DataFrame or a pandas DataFrame",
             ) from e
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Object:  # cannot be hashed (written as Arrow) nor read by DuckDB
+            raise InvalidLog(
+                f"The frame's column {name!r} holds Python objects, which cannot be loaded",
+                hint=f"convert it to text or numbers first, e.g. pl.col({name!r}).cast(pl.String)",
+            )
+    # DuckDB cannot read Polars' 128-bit integers through Arrow; as text they load like a CSV's
+    wide = [n for n, d in frame.schema.items() if d in (pl.Int128, pl.UInt128)]
+    if wide:
+        frame = frame.with_columns(pl.col(wide).cast(pl.String))
     return Source(name="<frame>", format="frame", frame=frame)
 
 

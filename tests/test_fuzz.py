@@ -30,9 +30,11 @@ import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from polars.testing.parametric import dataframes
 
 from shadow.cli import cli
-from shadow.errors import InvalidConfig
+from shadow.errors import InvalidConfig, ShadowError
+from shadow.ingestion import ingest_into, plan_sources
 from shadow.mapping import parse_mapping
 from shadow.points import add_point, parse_point
 from shadow.policy import parse_policy
@@ -347,6 +349,25 @@ def test_parquet_with_any_types_is_refused_or_accounted_for(
         summary = ingest(db, log, path)
         if summary is not None:
             assert summary["rows_read"] == frame.height, summary
+
+
+# --- frames through the Python API: any Polars dtype in any column -----------------------------------
+
+
+@SETTINGS
+@given(frame=dataframes(cols=len(CONTRACT["decisions"]), min_size=1, max_size=5))
+@example(frame=pl.DataFrame({"case_id": [None]}, schema={"case_id": pl.Float16}))
+def test_a_frame_of_any_dtypes_is_refused_or_accounted_for(frame: pl.DataFrame) -> None:
+    frame = frame.rename(dict(zip(frame.columns, CONTRACT["decisions"], strict=False)))
+    with Store.memory() as store:
+        add_point(store, parse_point(POINT_TOML), POINT_TOML)
+        try:
+            (summary,) = ingest_into(store, "decisions", plan_sources(frame), point=POINT)
+        except ShadowError:
+            return
+        accounted = summary.accepted + summary.duplicates + summary.quarantined
+        assert accounted == summary.rows_read == frame.height, summary
+        assert store.rows("SELECT count(*) FROM decisions") == [(summary.accepted,)]
 
 
 # --- mapping and policy files -------------------------------------------------------------------------

@@ -383,3 +383,14 @@ def test_a_pandas_frame_mixing_numbers_and_text_in_a_column_names_the_fix(load: 
         load("decisions", frame)
     assert str(e.value).startswith("Cannot read the pandas DataFrame: Could not convert 'text'")
     assert e.value.hint == "give each column one type, e.g. df['note'] = df['note'].astype(str)"
+
+
+def test_a_frame_of_half_floats_and_nested_128_bit_integers_loads(load: Load) -> None:
+    # found by fuzzing frames: DuckDB cannot read either through Arrow ("Unsupported Internal Arrow
+    # Type e"; "format string '_pli128'")
+    frame = pl.DataFrame(FRAME).with_columns(
+        pl.Series("score", [0.5], dtype=pl.Float16),
+        pl.Series("note", [[2**100]], dtype=pl.List(pl.Int128)),
+    )
+    summary = load("decisions", frame)
+    assert (summary.rows_read, summary.accepted) == (1, 1)

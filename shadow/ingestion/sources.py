@@ -109,16 +109,35 @@ def from_frame(frame: Any) -> Source:
                 hint="pass a file path, a Polars DataFrame or a pandas DataFrame",
             ) from e
     for name, dtype in frame.schema.items():
-        if dtype == pl.Object:  # cannot be hashed (written as Arrow) nor read by DuckDB
+        if "Object" in str(dtype):  # cannot be hashed (written as Arrow) nor read by DuckDB
             raise InvalidLog(
                 f"The frame's column {name!r} holds Python objects, which cannot be loaded",
                 hint=f"convert it to text or numbers first, e.g. pl.col({name!r}).cast(pl.String)",
             )
-    # DuckDB cannot read Polars' 128-bit integers through Arrow; as text they load like a CSV's
-    wide = [n for n, d in frame.schema.items() if d in (pl.Int128, pl.UInt128)]
-    if wide:
-        frame = frame.with_columns(pl.col(wide).cast(pl.String))
+    casts = {n: _loadable(d) for n, d in frame.schema.items() if _loadable(d) != d}
+    if casts:
+        frame = frame.cast(casts)
     return Source(name="<frame>", format="frame", frame=frame)
+
+
+def _loadable(dtype: Any) -> Any:
+    """`dtype`, or the nearest type DuckDB reads through Arrow (no float16, no 128-bit integers).
+
+    128-bit integers become text, as a CSV's would be; half floats become 32-bit floats.
+    """
+    import polars as pl
+
+    if dtype == pl.Float16:
+        return pl.Float32
+    if dtype in (pl.Int128, pl.UInt128):
+        return pl.String
+    if isinstance(dtype, pl.List):
+        return pl.List(_loadable(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(_loadable(dtype.inner), dtype.shape)
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _loadable(f.dtype) for f in dtype.fields})
+    return dtype
 
 
 def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:

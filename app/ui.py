@@ -23,6 +23,7 @@ from shadow.errors import NotPublished, ShadowError
 
 Identity = tuple[int, int, int] | None
 PERIODS = ["day", "week", "month"]
+md = words.md  # log and point values inside Markdown: shown as typed
 
 
 def db_path() -> str:
@@ -115,9 +116,9 @@ class Context:
 
     @property
     def where(self) -> str:
-        """The chosen segment in words."""
+        """The chosen segment in words, escaped for the Markdown every page shows it in."""
         c = self.choice
-        return words.where({"segment": c.segment, "segment_value": c.segment_value})
+        return md(words.where({"segment": c.segment, "segment_value": c.segment_value}))
 
 
 def show_error(e: ShadowError) -> None:
@@ -158,8 +159,8 @@ def sidebar() -> Context | None:
     versions = [v["model_version"] for v in snap.versions.get(point_id, [])]
     days = snap.days.get(point_id)
     if not versions or days is None:
-        st.title(point["name"])
-        st.caption(f"Decision point `{point_id}` · owner: {point['owner']}")
+        st.title(md(point["name"]))
+        st.caption(f"Decision point `{point_id}` · owner: {md(point['owner'])}")
         st.info(
             "No case has both a person's decision and a model's prediction yet, so there is no"
             " track record to show: no evidence yet. Load the model's predictions and the people's"
@@ -220,13 +221,17 @@ def sidebar() -> Context | None:
 
 
 def _range(chosen: Any, first: date, last: date) -> tuple[date, date]:
-    """The chosen dates as (start, end): a half-picked range runs to the last day."""
+    """The chosen dates as (start, end): a half-picked range runs to the last day.
+
+    A range given backwards (a hand-edited address) is read forwards, not as no days at all.
+    """
     if isinstance(chosen, date):
         return chosen, last
     picked = [d for d in (chosen or ()) if d is not None]
     if not picked:
         return first, last
-    return picked[0], picked[1] if len(picked) > 1 else last
+    start, end = picked[0], picked[1] if len(picked) > 1 else last
+    return min(start, end), max(start, end)
 
 
 def _nothing_yet(db: str, e: NotPublished) -> None:
@@ -264,8 +269,8 @@ def header(title: str, ctx: Context) -> None:
     c = ctx.choice
     st.title(title)
     st.caption(
-        f"**{ctx.point['name']}** (`{c.point_id}`) · owner: {ctx.point['owner']} · model"
-        f" {c.model_version} · {ctx.where} · decided {c.start} to {c.end}"
+        f"**{md(ctx.point['name'])}** (`{c.point_id}`) · owner: {md(ctx.point['owner'])} · model"
+        f" {md(c.model_version)} · {ctx.where} · decided {c.start} to {c.end}"
     )
 
 

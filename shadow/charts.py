@@ -6,6 +6,7 @@ dark), and uses mid-tone colours that read on both. Bands are the published 95% 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import plotly.graph_objects as go
@@ -30,6 +31,12 @@ _LAYOUT: dict[str, Any] = {
     "paper_bgcolor": "rgba(0,0,0,0)",
     "plot_bgcolor": "rgba(0,0,0,0)",
 }
+
+
+def _label(value: Any) -> str:
+    """A log value as Plotly text: Plotly reads <b>, <a href=...> and the like in labels and hover
+    text as markup, so escape it to show the value as typed (Plotly turns &lt; back into <)."""
+    return html.escape(str(value), quote=False)
 
 
 def _x(frame: pl.DataFrame, column: str = "period_start") -> list[str]:
@@ -196,6 +203,7 @@ def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go
     values = sorted(set(periods["segment_value"].to_list()))
     starts = sorted(set(periods["period_start"].to_list()))
     x = [str(s) for s in starts]
+    labels = [_label(v) for v in values]
     cell = {(r["segment_value"], r["period_start"]): r for r in periods.iter_rows(named=True)}
     strong: list[list[float | None]] = []
     weak: list[list[float | None]] = []
@@ -221,7 +229,7 @@ def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go
         go.Heatmap(
             z=weak,
             x=x,
-            y=values,
+            y=labels,
             colorscale="RdBu",
             zmid=0,
             zmin=-0.3,
@@ -238,7 +246,7 @@ def heatmap_figure(periods: pl.DataFrame, thin: int, period: str = "week") -> go
         go.Heatmap(
             z=strong,
             x=x,
-            y=values,
+            y=labels,
             colorscale="RdBu",
             zmid=0,
             zmin=-0.3,

@@ -111,7 +111,7 @@ def parse_mapping(text: str, source: str = "<text>") -> Mapping:
     formats = stamps.get("formats", [])
     if isinstance(formats, str):
         formats = [formats]
-    if not all(isinstance(f, str) and "%" in f for f in formats):
+    if not isinstance(formats, list) or not all(isinstance(f, str) and "%" in f for f in formats):
         raise fail('[timestamps] formats must be strptime patterns, e.g. "%d/%m/%Y %H:%M"')
 
     csv = data.get("csv", {})

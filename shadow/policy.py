@@ -18,6 +18,7 @@ value outside its range is refused with a message naming the key and the fix.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -57,6 +58,8 @@ DEFAULT_GATES = {
 }
 _GATE_KEYS = tuple(Gate.__dataclass_fields__)
 _SHARES = ("accuracy_floor", "recall_floor", "margin", "max_calibration_gap")
+_WEEKS = ("min_weeks", "quiet_weeks")
+_MAX_WEEKS = 5200
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,12 @@ def _gate(stage: str, table: Any, fail: Any, has_costs: bool, positive_label: st
             )
         if values[key] < 0:
             raise fail(f"{where}{key} cannot be negative")
+        if key in _WEEKS and values[key] > _MAX_WEEKS:
+            # far beyond any track record, and too many days for the refresh to count in
+            raise fail(
+                f"{where}{key} {values[key]:g} is more than {_MAX_WEEKS} weeks (a century)",
+                hint="give the weeks of track record the gate needs, e.g. 4",
+            )
         if key in ("min_resolved", "min_positives"):
             values[key] = int(values[key])
     gate = replace(default, **values)
@@ -198,4 +207,7 @@ def _number(table: dict[str, Any], key: str, default: float, fail: Any, where: s
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(f"{where}{key} must be a number, not {value!r}")
+    # TOML has nan and inf: a gate of nan cases never (or always) passes, and int(nan) raises
+    if not math.isfinite(value):
+        raise fail(f"{where}{key} must be a finite number, not {value!r}")
     return float(value)

@@ -1,8 +1,9 @@
-"""Numbers in plain words, shared by the briefing and the app: shares, ranges, points, times, needs."""
+"""Numbers in plain words for the briefing and the app (shares, ranges, times); values safe in Markdown."""
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -59,3 +60,16 @@ def iso(x: Any) -> str | None:
     if x is None:
         return None
     return x.isoformat() if isinstance(x, datetime | date) else str(x)
+
+
+# What Markdown (and Streamlit's extensions: $math$, :red[colour], :emoji:) reads as syntax.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
+
+
+def md(value: Any) -> str:
+    """A value from the logs or a point file, escaped to show as typed inside Markdown text.
+
+    Streamlit shows raw HTML as text already, but it renders Markdown: a site called `**x**` or
+    `[x](javascript:...)` would be bold or a link. Line breaks become spaces: one line stays one.
+    """
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(value).splitlines()))

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
+from shadow.errors import InvalidLog
 from shadow.ingestion import LoadSummary
 from shadow.store import Store
 
@@ -102,6 +103,43 @@ def test_non_utf8_bytes(db: Path, write: Write) -> None:
         f"Error: {path} is not UTF-8 text (byte 0xe9 on line 3)\n\n"
         'Hint: if it was saved as Latin-1 / Windows-1252, add [csv] encoding = "latin-1" to the'
         " mapping file; or re-save it as UTF-8\n"
+    )
+
+
+def test_a_utf16_file_is_named_as_utf16_with_the_mapping_that_reads_it(
+    db: Path, write: Write
+) -> None:
+    # found with hostile files: the hint said Latin-1, which would have loaded it as garbage
+    path = write("d.csv", (HEADER + "c1,2026-03-02 09:00,inspect\n").encode("utf-16"))
+    assert refused(db, path) == (
+        f"Error: {path} is UTF-16 text (it starts with a UTF-16 byte order mark)\n\n"
+        'Hint: add [csv] encoding = "utf-16" to the mapping file; or re-save it as UTF-8\n'
+    )
+
+
+def test_a_header_longer_than_the_first_read_is_read_whole(
+    store: Store, load: Load, write: Write
+) -> None:
+    # found with hostile files: the header was cut at 64 KiB, and a valid file was refused for "an empty
+    # column name" (or a name cut in two)
+    long_names = ",".join(f"{'x' * 30_000}_{i}" for i in range(3))
+    path = write(
+        "d.csv", f"case_id,decided_at,human_label,{long_names}\nc1,2026-03-02 09:00,inspect,a,b,c\n"
+    )
+    summary = load("decisions", path)
+    assert (summary.rows_read, summary.accepted) == (1, 1)
+    assert summary.warnings[
+        0
+    ] == "ignored columns (not part of the contract): " + long_names.replace(
+        ",", ", "
+    )  # each name whole (the third was cut at 64 KiB)
+
+
+def test_a_first_line_longer_than_16_mb_is_no_header(db: Path, write: Write) -> None:
+    path = write("d.csv", b"x" * (17 << 20))
+    assert refused(db, path) == (
+        f"Error: {path}: the first line is longer than 16 MB, so it is no header\n\n"
+        "Hint: check that the file is a CSV export with the column names on its first line\n"
     )
 
 
@@ -311,3 +349,48 @@ def test_a_broken_mapping_file_is_refused(db: Path, write: Write, bad: str) -> N
     mapping = write("m.toml", bad)
     err = refused(db, path, "--mapping", str(mapping))
     assert err.startswith(f"Error: {mapping}")
+
+
+# --- frames through the Python API (found with hostile frames: raw Polars and DuckDB errors) ------
+
+
+FRAME = {"case_id": ["c1"], "decided_at": ["2026-03-02 09:00"], "human_label": ["inspect"]}
+
+
+def test_a_frame_column_of_python_objects_is_refused_naming_it(load: Load) -> None:
+    frame = pl.DataFrame(FRAME).with_columns(pl.Series("note", [object()], dtype=pl.Object))
+    with pytest.raises(InvalidLog) as e:
+        load("decisions", frame)
+    assert str(e.value) == "The frame's column 'note' holds Python objects, which cannot be loaded"
+    assert (
+        e.value.hint == "convert it to text or numbers first, e.g. pl.col('note').cast(pl.String)"
+    )
+
+
+def test_a_frame_of_128_bit_integers_loads_them_as_text(store: Store, load: Load) -> None:
+    frame = pl.DataFrame(FRAME).with_columns(pl.Series("case_id", [2**100], dtype=pl.Int128))
+    summary = load("decisions", frame)
+    assert (summary.rows_read, summary.accepted) == (1, 1)
+    assert store.rows("SELECT case_id FROM decisions") == [(str(2**100),)]
+
+
+def test_a_pandas_frame_mixing_numbers_and_text_in_a_column_names_the_fix(load: Load) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({**FRAME, "note": [1]}).astype({"note": object})
+    frame.loc[len(frame)] = ["c2", "2026-03-02 10:00", "inspect", "text"]
+    with pytest.raises(InvalidLog) as e:
+        load("decisions", frame)
+    assert str(e.value).startswith("Cannot read the pandas DataFrame: Could not convert 'text'")
+    assert e.value.hint == "give each column one type, e.g. df['note'] = df['note'].astype(str)"
+
+
+def test_a_frame_of_half_floats_and_nested_128_bit_integers_loads(load: Load) -> None:
+    # found by fuzzing frames: DuckDB cannot read either through Arrow ("Unsupported Internal Arrow
+    # Type e"; "format string '_pli128'")
+    frame = pl.DataFrame(FRAME).with_columns(
+        pl.Series("score", [0.5], dtype=pl.Float16),
+        pl.Series("note", [[2**100]], dtype=pl.List(pl.Int128)),
+    )
+    summary = load("decisions", frame)
+    assert (summary.rows_read, summary.accepted) == (1, 1)

@@ -37,6 +37,10 @@ def test_a_full_mapping_is_parsed() -> None:
             "[timestamps]\nformats = ['dd/mm/yyyy']\n",
             'm.toml: [timestamps] formats must be strptime patterns, e.g. "%d/%m/%Y %H:%M"',
         ),
+        (  # found by tests/test_fuzz.py: 'int' object is not iterable, out of `shadow ingest`
+            "[timestamps]\nformats = 0\n",
+            'm.toml: [timestamps] formats must be strptime patterns, e.g. "%d/%m/%Y %H:%M"',
+        ),
         (
             "[csv]\nencoding = 'ebcdic'\n",
             "m.toml: [csv] encoding 'ebcdic' is not one of utf-8, utf-16, latin-1",

@@ -101,6 +101,43 @@ def test_a_bad_policy_is_refused_naming_the_problem(policy: str, message: str) -
     assert str(e.value) == message
 
 
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        # found by tests/test_fuzz.py: int(nan) and int(inf) raised out of `shadow point add`
+        (
+            "[policy.gates.advisory]\nmin_resolved = nan",
+            "p.toml: [policy] gates.advisory.min_resolved must be a finite number, not nan",
+        ),
+        (
+            "[policy.gates.assisted]\nmin_positives = inf",
+            "p.toml: [policy] gates.assisted.min_positives must be a finite number, not inf",
+        ),
+        # nan was accepted here: a gate that can never pass, and "NaN" in the policy's JSON
+        (
+            "[policy.gates.advisory]\nmax_psi = nan",
+            "p.toml: [policy] gates.advisory.max_psi must be a finite number, not nan",
+        ),
+        (
+            "[policy.costs]\nfalse_negative = -inf",
+            "p.toml: [policy] costs.false_negative must be a finite number, not -inf",
+        ),
+        # accepted, then `shadow refresh` failed counting 1e300 weeks in days
+        (
+            "[policy.gates.advisory]\nquiet_weeks = 1e300",
+            "p.toml: [policy] gates.advisory.quiet_weeks 1e+300 is more than 5200 weeks (a century)",
+        ),
+    ],
+)
+def test_a_policy_number_that_is_not_finite_or_beyond_a_century_of_weeks_is_refused(
+    policy: str, message: str
+) -> None:
+    with pytest.raises(InvalidConfig) as e:
+        parse_point(POINT_TOML + policy + "\n", "p.toml")
+    assert str(e.value) == message
+    assert parse_point(POINT_TOML + "[policy.gates.advisory]\nquiet_weeks = 5200\n")
+
+
 def test_a_bad_policy_is_a_clear_error_at_the_command_line(db: object, write: object) -> None:
     path = write("p.toml", POINT_TOML + "[policy.gates.advisory]\nmargin = 5\n")  # type: ignore[operator]
     result = CliRunner().invoke(cli, ["point", "add", "--db", str(db), str(path)])

@@ -15,7 +15,7 @@ st.subheader("Look into")
 notes = ui.warnings(ctx.db, ctx.identity, c.point_id)
 if notes:
     for note in notes:
-        st.warning(note)
+        st.warning(ui.md(note))
     st.caption("The same list as the morning briefing (`shadow report`).")
 else:
     st.success(

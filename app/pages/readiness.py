@@ -34,11 +34,11 @@ def checklist(v: dict[str, Any]) -> None:
     """One segment: its stage, the gate into the next stage criterion by criterion, the command."""
     head = f"Now **{v['stage']}**"
     head += (
-        f" since {v['since'][:10]}, signed by {v['signed_by']}"
+        f" since {v['since'][:10]}, signed by {ui.md(v['signed_by'])}"
         if v["since"]
         else " (no sign-off yet)"
     )
-    st.markdown(f"{head}. Owner: **{owner}**.")
+    st.markdown(f"{head}. Owner: **{ui.md(owner)}**.")
     if v["review"]:
         st.warning(
             readiness.review_words(v)
@@ -50,7 +50,7 @@ def checklist(v: dict[str, Any]) -> None:
     else:
         verdict = "READY" if v["ready"] else "not ready"
         st.markdown(
-            f"Next stage **{v['next_stage']}**: **{verdict}** (model {v['model_version']}, error"
+            f"Next stage **{v['next_stage']}**: **{verdict}** (model {ui.md(v['model_version'])}, error"
             f" rate {100 * v['alpha']:.2g}%, policy version {v['policy_version']})."
         )
         if v["criteria"]:
@@ -66,7 +66,7 @@ def checklist(v: dict[str, Any]) -> None:
             ]
             st.table(pl.DataFrame(rows), hide_index=True)  # text, so it can be read and copied
         else:
-            st.info(f"No resolved case of model {v['model_version']} here yet: no evidence.")
+            st.info(f"No resolved case of model {ui.md(v['model_version'])} here yet: no evidence.")
         command(
             v,
             v["next_stage"],
@@ -102,17 +102,17 @@ st.markdown(
 latest = ctx.snapshot.versions[c.point_id][0]["model_version"]
 if c.model_version != latest:
     st.caption(
-        f"These are model {c.model_version}'s verdicts. A sign-off judges the version the stages"
-        f" follow now ({latest}); choose it in the sidebar to see what a sign-off would record."
+        f"These are model {ui.md(c.model_version)}'s verdicts. A sign-off judges the version the"
+        f" stages follow now ({ui.md(latest)}); choose it in the sidebar to see what a sign-off would record."
     )
 if not r.verdicts:
     st.info(
-        f"No case of model {c.model_version} with a known outcome yet ({ctx.where}): no evidence"
+        f"No case of model {ui.md(c.model_version)} with a known outcome yet ({ctx.where}): no evidence"
         " for any gate. Verdicts appear once outcomes are loaded (`shadow ingest outcomes ...`) and"
         " `shadow refresh` runs."
     )
 elif len(r.verdicts) == 1:
-    st.subheader(where(r.verdicts[0]))
+    st.subheader(ui.md(where(r.verdicts[0])))
     checklist(r.verdicts[0])
 else:
     st.subheader("Every segment")
@@ -138,7 +138,7 @@ else:
         key="verdicts",
     )
     st.caption(
-        f"Owner of every verdict here: {owner}. Open a segment for its gate, criterion by criterion."
+        f"Owner of every verdict here: {ui.md(owner)}. Open a segment for its gate, criterion by criterion."
     )
     for v in r.verdicts:
         verdict = (
@@ -147,7 +147,7 @@ else:
             else f", {v['next_stage']}: " + ("READY" if v["ready"] else "not ready")
         )
         review = " · REVIEW" if v["review"] else ""
-        with st.expander(f"{where(v)}: {v['stage']}{verdict}{review}"):
+        with st.expander(f"{ui.md(where(v))}: {v['stage']}{verdict}{review}"):
             checklist(v)
 
 st.subheader("Sign-off history" + ("" if c.segment == "all" else f", {ctx.where}"))
@@ -184,7 +184,7 @@ else:
     )
     for h in r.history.iter_rows(named=True):
         with st.expander(
-            f"Sign-off {h['signoff_id']}: evidence snapshot of {where(h)},"
+            f"Sign-off {h['signoff_id']}: evidence snapshot of {ui.md(where(h))},"
             f" {h['from_stage']} -> {h['to_stage']}"
         ):
             st.caption(f"As stored, hash {h['snapshot_hash']}")

@@ -80,9 +80,9 @@ if judged.height:
     best = judged.sort("difference", descending=True).row(0, named=True)
     worst = judged.sort("difference").row(0, named=True)
     st.markdown(
-        f"Where the model did best next to the people: **{best['segment_value']}**"
+        f"Where the model did best next to the people: **{ui.md(best['segment_value'])}**"
         f" ({words.points(best['difference'])}, n = {int(best['resolved']):,}); where it did worst:"
-        f" **{worst['segment_value']}** ({words.points(worst['difference'])},"
+        f" **{ui.md(worst['segment_value'])}** ({words.points(worst['difference'])},"
         f" n = {int(worst['resolved']):,})."
     )
 if rows:

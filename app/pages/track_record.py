@@ -90,7 +90,8 @@ else:
 
 st.subheader("Who is accountable")
 st.markdown(
-    f"**{ctx.point['owner']}** owns the decision point *{ctx.point['name']}* and every number here."
+    f"**{ui.md(ctx.point['owner'])}** owns the decision point *{ui.md(ctx.point['name'])}* and every"
+    " number here."
 )
 stages = ui.stages(ctx.db, ctx.identity, c)
 if stages is None:

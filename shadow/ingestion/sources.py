@@ -25,6 +25,7 @@ _EXTENSIONS = {
     ".json": "jsonl",
 }
 _DELIMITERS = (",", ";", "\t", "|")
+_MAX_HEADER = 16 << 20  # bytes: a first line longer than this is no header
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,49 @@ def from_frame(frame: Any) -> Source:
     if isinstance(frame, pl.LazyFrame):
         frame = frame.collect()
     if not isinstance(frame, pl.DataFrame):
+        is_pandas = type(frame).__module__.startswith("pandas")
         try:
             frame = pl.from_pandas(frame)
         except (TypeError, ValueError) as e:
+            if is_pandas:  # e.g. a column mixing numbers and text
+                raise InvalidLog(
+                    f"Cannot read the pandas DataFrame: {e}",
+                    hint="give each column one type, e.g. df['note'] = df['note'].astype(str)",
+                ) from e
             raise InvalidLog(
                 f"Cannot load an object of type {type(frame).__name__}",
                 hint="pass a file path, a Polars DataFrame or a pandas DataFrame",
             ) from e
+    for name, dtype in frame.schema.items():
+        if "Object" in str(dtype):  # cannot be hashed (written as Arrow) nor read by DuckDB
+            raise InvalidLog(
+                f"The frame's column {name!r} holds Python objects, which cannot be loaded",
+                hint=f"convert it to text or numbers first, e.g. pl.col({name!r}).cast(pl.String)",
+            )
+    casts = {n: _loadable(d) for n, d in frame.schema.items() if _loadable(d) != d}
+    if casts:
+        frame = frame.cast(casts)
     return Source(name="<frame>", format="frame", frame=frame)
+
+
+def _loadable(dtype: Any) -> Any:
+    """`dtype`, or the nearest type DuckDB reads through Arrow (no float16, no 128-bit integers).
+
+    128-bit integers become text, as a CSV's would be; half floats become 32-bit floats.
+    """
+    import polars as pl
+
+    if dtype == pl.Float16:
+        return pl.Float32
+    if dtype in (pl.Int128, pl.UInt128):
+        return pl.String
+    if isinstance(dtype, pl.List):
+        return pl.List(_loadable(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(_loadable(dtype.inner), dtype.shape)
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _loadable(f.dtype) for f in dtype.fields})
+    return dtype
 
 
 def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:
@@ -109,13 +145,31 @@ def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:
     assert source.path is not None
     with source.path.open("rb") as f:
         head = f.read(1 << 16)
+        # a header longer than the first read (thousands of columns): read on to its end, or a
+        # name cut in two reads as a wrong (or empty) column name
+        while not _ends_a_line(head) and len(head) < _MAX_HEADER:
+            more = f.read(1 << 20)
+            if not more:
+                break
+            head += more
+        complete = len(f.read(1)) == 0
     if not head.strip():
         raise InvalidLog(f"{source.name} is empty", hint="check that the export wrote any rows")
+    if not _ends_a_line(head) and not complete:
+        raise InvalidLog(
+            f"{source.name}: the first line is longer than {_MAX_HEADER >> 20} MB, so it is no header",
+            hint="check that the file is a CSV export with the column names on its first line",
+        )
+    if mapping.encoding == "utf-8" and head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidLog(
+            f"{source.name} is UTF-16 text (it starts with a UTF-16 byte order mark)",
+            hint='add [csv] encoding = "utf-16" to the mapping file; or re-save it as UTF-8',
+        )
     encoding = {"utf-8": "utf-8-sig", "latin-1": "latin-1", "utf-16": "utf-16"}[mapping.encoding]
     try:
         text = head.decode(encoding)
     except UnicodeDecodeError as e:
-        if len(head) < (1 << 16) or e.start < len(head) - 4:  # not a character cut by our read
+        if complete or e.start < len(head) - 4:  # not a character cut by our read
             line = head[: e.start].count(b"\n") + 1
             raise InvalidLog(
                 f"{source.name} is not UTF-8 text (byte 0x{head[e.start]:02x} on line {line})",
@@ -142,6 +196,10 @@ def csv_header(source: Source, mapping: Mapping) -> tuple[str, list[str]]:
             hint="rename one of them so every column name is unique",
         )
     return delimiter, names
+
+
+def _ends_a_line(head: bytes) -> bool:
+    return b"\n" in head or b"\r" in head
 
 
 def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:

@@ -241,26 +241,15 @@ def test_a_changed_or_missing_log_stops_the_rebuild_before_anything_changes(
     )
     try:
         extra.write_bytes(original + b"WO-X,PUMP-X,2026-03-02 10:00,ok,\n")
-        # the store's own record has each file's sha256
-        assert recover_fails(store, *PLAIN) == (
+        changed = (
             f"Error: Cannot rebuild {store} from its logs as they are now:\n"
             f"  load 4 (outcomes from {extra}): the file has changed since it was loaded"
             " (its sha256)" + hint
         )
-        damage(store, "first block")  # now only the snapshot's record is left, without hashes
-        was = json.loads(built[2])[0]
-        assert was["load_id"] == 4
-        read, accepted = was["rows_read"], was["rows_accepted"]
-        rest = f"{was['rows_duplicate']:,} duplicates, {was['rows_quarantined']:,} quarantined"
-        # the one row added is read and accepted; the others come out as they did
-        assert recover_fails(store, *BY_LOG) == (
-            f"Error: Cannot rebuild {store} from its logs as they are now: load 4 (outcomes from"
-            f" {extra}) now gives {read + 1:,} read, {accepted + 1:,} accepted, {rest} where it"
-            f" gave {read:,} read, {accepted:,} accepted, {rest}: the file or its mapping is not"
-            " the one loaded (name each log's mapping as --mapping LOG=FILE)\n\nHint: put the"
-            " file back as it was loaded (or pass its mapping with --mapping), or rebuild without"
-            " it with --partial; nothing was changed\n"
-        )
+        # the store's own record has each file's sha256
+        assert recover_fails(store, *PLAIN) == changed
+        damage(store, "first block")  # now only the snapshot's record is left: it has them too
+        assert recover_fails(store, *BY_LOG) == changed
 
         extra.unlink()
         assert recover_fails(store, *BY_LOG) == (

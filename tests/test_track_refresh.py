@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,26 @@ def test_refresh_in_parts_publishes_the_same_numbers(demo_db: Path, tmp_path: Pa
     assert hashes[0] == hashes[1]
     bad = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--cases-per-part", "10"])
     assert bad.exit_code == 2 and "10 is not in the range x>=1000" in bad.output
+
+
+def test_what_a_refresh_keeps_of_its_cases_is_removed_with_what_a_killed_one_left(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    # a refresh keeps what the numbers need of each case in a folder beside the store (the
+    # published numbers equal the ones computed in memory: the first test of this file)
+    db = tmp_path / "copy.duckdb"
+    shutil.copyfile(demo_db, db)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    left = tmp_path / f"copy.duckdb.refresh-{int(dead.stdout)}-x1"  # a refresh killed mid-way
+    (left / "pump-inspection").mkdir(parents=True)
+    (left / "pump-inspection" / "streams-0.arrow").write_bytes(b"partial")
+    ours = tmp_path / f"copy.duckdb.refresh-{os.getpid()}-x2"  # a live process's: not touched
+    ours.mkdir()
+    result = CliRunner().invoke(cli, ["refresh", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("copy.duckdb.refresh-*")) == [ours.name]
 
 
 def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:

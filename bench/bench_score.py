@@ -236,10 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         base = statistics.median(r["seconds"] for r in runs[(kind, "predict_proba")])
         for mode in MODES:
             results = runs[(kind, mode)]
+            scored = results[0]["accepted"]  # the cases made (about --rows)
             s = statistics.median(r["seconds"] for r in results)
             peak = max(r["peak_mb"] for r in results)
             print(
-                f"| {kind} | {mode} | {rows:,} | {s:.2f} | {rows / s:,.0f} | {s / base:.2f}x"
+                f"| {kind} | {mode} | {scored:,} | {s:.2f} | {scored / s:,.0f} | {s / base:.2f}x"
                 f" | {peak:,.0f} | {len(results)} |"
             )
     print()

@@ -472,18 +472,7 @@ def _point(published: Published, point_id: str) -> DecisionPoint:
             f"No decision point {point_id!r} in the published track record",
             hint="after `shadow point add`, run `shadow refresh`",
         )
-    p = found.row(0, named=True)
-    return DecisionPoint(
-        point_id=p["point_id"],
-        name=p["name"],
-        owner=p["owner"],
-        task_type=p["task"],
-        labels=tuple(p["labels"]),
-        positive_label=p["positive_label"],
-        segment_columns=tuple(p["segments"]),
-        timezone=p["timezone"],
-        policy=json.loads(p["policy"] or "{}"),
-    )
+    return DecisionPoint.from_published(found.row(0, named=True))
 
 
 def _numbers(

@@ -50,6 +50,21 @@ class DecisionPoint:
         """The point's readiness policy, defaults filled in (it was checked when parsed)."""
         return parse_policy(self.policy, self.point_id, positive_label=self.positive_label)
 
+    @classmethod
+    def from_published(cls, row: dict[str, Any]) -> DecisionPoint:
+        """The point from a row of the published `points` table (refresh writes it)."""
+        return cls(
+            point_id=row["point_id"],
+            name=row["name"],
+            owner=row["owner"],
+            task_type=row["task"],
+            labels=tuple(row["labels"]),
+            positive_label=row["positive_label"],
+            segment_columns=tuple(row["segments"]),
+            timezone=row["timezone"],
+            policy=json.loads(row["policy"] or "{}"),
+        )
+
 
 def parse_point(text: str, source: str = "<text>") -> DecisionPoint:
     """Check a decision point's TOML text and return it, or raise InvalidConfig naming the problem."""

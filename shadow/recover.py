@@ -166,7 +166,9 @@ def _from_store(db: Path, wait: float | None) -> Record:
         signoffs = store.frame("SELECT * FROM signoffs ORDER BY signoff_id")
     return Record(
         origin=f"the store {db} (its record of points and loads is intact)",
-        points=[(_point(p), p["definition"]) for p in points.iter_rows(named=True)],
+        points=[
+            (DecisionPoint.from_published(p), p["definition"]) for p in points.iter_rows(named=True)
+        ],
         policy_versions=versions,
         loads=[_load(row) for row in loads.iter_rows(named=True)],
         signoffs=signoffs,
@@ -200,7 +202,10 @@ def _from_published(db: Path) -> Record:
     return Record(
         origin=f"the snapshot {published_path(db)} published {when} (loads made since are"
         " not in it)",
-        points=[(_point(p), _definition(p, db)) for p in points.iter_rows(named=True)],
+        points=[
+            (DecisionPoint.from_published(p), _definition(p, db))
+            for p in points.iter_rows(named=True)
+        ],
         policy_versions=pl.DataFrame(
             versions,
             schema={
@@ -233,20 +238,6 @@ def _load(row: dict[str, Any]) -> RecordedLoad:
         ),
         content_hash=row.get("content_hash"),
         options_hash=row.get("options_hash"),
-    )
-
-
-def _point(p: dict[str, Any]) -> DecisionPoint:
-    return DecisionPoint(
-        point_id=p["point_id"],
-        name=p["name"],
-        owner=p["owner"],
-        task_type=p["task"],
-        labels=tuple(p["labels"]),
-        positive_label=p["positive_label"],
-        segment_columns=tuple(p["segments"]),
-        timezone=p["timezone"],
-        policy=json.loads(p["policy"]),
     )
 
 

@@ -197,8 +197,7 @@ def _chunk_sequences(
 
     def running(values: np.ndarray) -> np.ndarray:
         """The group's running sum of `values`, after each picked case."""
-        total = np.cumsum(values)
-        return np.asarray(total[pick] - (total[at_first] - values[at_first]))
+        return stats.running_sums_at(values, pick, at_first)
 
     model = resolved["model_right"].to_numpy()[order].astype(np.int64)
     person = resolved["person_right"].to_numpy()[order].astype(np.int64)

@@ -17,7 +17,7 @@ Conventions:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -549,6 +549,15 @@ def _cumsum_from(values: FloatArray, first: npt.NDArray[np.intp]) -> FloatArray:
     return np.asarray(total - (total - values)[first], dtype=np.float64)
 
 
+def running_sums_at(
+    values: npt.NDArray[Any], at: npt.NDArray[np.intp], first_at: npt.NDArray[np.intp]
+) -> npt.NDArray[Any]:
+    """Each group's running sum of `values` after the elements `at` (`first_at`: the first element
+    of each one's group): `_cumsum_from(values, first)[at]`, without the whole array."""
+    total = np.cumsum(values)
+    return np.asarray(total[at] - (total[first_at] - values[first_at]))
+
+
 def _previous(values: FloatArray, starts: BoolArray, initial: float) -> FloatArray:
     """The value one step earlier in the same group; ``initial`` at a group's first element."""
     out = np.empty_like(values)
@@ -592,11 +601,7 @@ def _prpl_eb_sides(
     first_picked = first[picked]
 
     def sums_at(values: FloatArray) -> FloatArray:
-        # _cumsum_from(values, first)[picked], without the whole array
-        total = np.cumsum(values)
-        return np.asarray(
-            total[picked] - (total[first_picked] - values[first_picked]), dtype=np.float64
-        )
+        return np.asarray(running_sums_at(values, picked, first_picked), dtype=np.float64)
 
     sides = []
     for log_term in log_terms:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
@@ -32,6 +33,23 @@ def segment_value(segment: str) -> pl.Expr:
     if segment == "all":
         return pl.lit("all")
     return pl.col(segment).cast(pl.String).fill_null("(none)")
+
+
+def value_numbers(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's number for its value as segment_value names it (numbered in the order of the
+    names), and the names: worked out on the categorical codes, without a string per row."""
+    if column.dtype != pl.Categorical:
+        column = column.cast(pl.String).cast(pl.Categorical)
+    present = column.unique()
+    codes = present.to_physical()
+    names = present.cast(pl.String).fill_null("(none)").to_numpy().astype(object)
+    sorted_names, rank = np.unique(names, return_inverse=True)
+    # the rank of each code; null (no value) gets the last slot of the table
+    null_slot = int(codes.max() or 0) + 1  # type: ignore[arg-type]
+    table = np.zeros(null_slot + 1, dtype=np.int64)
+    table[codes.fill_null(null_slot).to_numpy()] = rank
+    rows = column.to_physical().fill_null(null_slot).to_numpy()
+    return table[rows], sorted_names
 
 
 # Where a paired case falls (DESIGN.md): known outcome or pending, agreeing or not, who was right.

@@ -34,7 +34,7 @@ import polars as pl
 
 from shadow.points import DecisionPoint
 from shadow.track import stats
-from shadow.track.join import GROUP, Joined, segment_value
+from shadow.track.join import GROUP, Joined, value_numbers
 
 COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
 REFERENCE_CASES = 200
@@ -101,7 +101,13 @@ def sequences_of(
     """
     if streamed.is_empty():
         return _empty()
-    matured = streamed.select(pl.arg_sort_by("observed_at", "case_id")).to_series().to_numpy()
+    # (a sort of the rows with their index is twice as fast as arg_sort_by on a string tie-break)
+    matured = (
+        streamed.select("observed_at", "case_id")
+        .with_row_index()
+        .sort("observed_at", "case_id")["index"]
+        .to_numpy()
+    )
     resolved = streamed.drop("case_id")
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     # each segment column's streams on their own thread: numpy and Polars do the work outside
@@ -139,23 +145,22 @@ def _segment_sequences(
 
     `matured` lists the rows of `resolved` in the order their outcomes matured.
     """
-    keys = resolved.select(
-        pl.col("model_version").cast(pl.String), segment_value=segment_value(segment)
-    )
     # a number per (version, value), in the order of their names: the groups' streams then sit
     # in one order on every run (their running sums share one array, so even the last bits of
     # each group's numbers depend on which groups come before it)
-    codes = keys.select(
-        pl.col(c).replace_strict(names, range(len(names)), return_dtype=pl.Int64)
-        for c, names in ((c, keys[c].unique().sort()) for c in keys.columns)
-    )
-    values = int(codes["segment_value"].max() or 0) + 1  # type: ignore[arg-type]
-    group_id = (codes["model_version"] * values + codes["segment_value"]).to_numpy()[matured]
+    version, versions = value_numbers(resolved["model_version"])
+    if segment == "all":
+        value, values = np.zeros(resolved.height, dtype=np.int64), np.array(["all"], dtype=object)
+    else:
+        value, values = value_numbers(resolved[segment])
+    group_id = (version * len(values) + value)[matured]
     by_group = np.argsort(group_id, kind="stable")  # by group, maturity order kept
     order, groups = matured[by_group], group_id[by_group]
     # a few groups at a time: each step holds a few dozen arrays as long as its cases
     return pl.concat(
-        _chunk_sequences(resolved, keys, chunk, segment, floor=floor, alpha=alpha, gate=gate)
+        _chunk_sequences(
+            resolved, (versions, values), chunk, segment, floor=floor, alpha=alpha, gate=gate
+        )
         for chunk in _chunks(order, groups)
     )
 
@@ -172,7 +177,7 @@ def _chunks(order: np.ndarray, groups: np.ndarray) -> Iterator[tuple[np.ndarray,
 
 def _chunk_sequences(
     resolved: pl.DataFrame,
-    keys: pl.DataFrame,
+    names: tuple[np.ndarray, np.ndarray],
     chunk: tuple[np.ndarray, np.ndarray],
     segment: str,
     *,
@@ -181,6 +186,8 @@ def _chunk_sequences(
     gate: Gate,
 ) -> pl.DataFrame:
     """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers).
+
+    `names`: the versions' and the segment values' names, by their numbers in the group numbers.
 
     The sums run over every case, but each number is read only at the end of each day (`pick`).
     """
@@ -220,19 +227,20 @@ def _chunk_sequences(
     matured = (index - first + 1)[pick]
     correct = running(model)
     evalue = stats.beta_mixture_evalue(correct, matured, floor)
-    named = keys.gather(order[pick])
+    versions, values = names
+    picked_groups = groups[pick]
     return pl.DataFrame(
         {
-            "model_version": named["model_version"],
+            "model_version": pl.Series(versions[picked_groups // len(values)], dtype=pl.String),
             "segment": np.full(len(pick), segment),
-            "segment_value": named["segment_value"],
+            "segment_value": pl.Series(values[picked_groups % len(values)], dtype=pl.String),
             "as_of": resolved["as_of"].gather(order[pick]),
             "cusum": cusum[pick],
             "matured": matured,
             "model_correct": correct,
             "person_correct": running(person),
             "accuracy_evalue": evalue,
-            "accuracy_always_valid_p": stats.always_valid_p(evalue, groups[pick]),
+            "accuracy_always_valid_p": stats.always_valid_p(evalue, picked_groups),
             "difference_cs_low": cs.low,
             "difference_cs_high": cs.high,
             "difference_lower": cs.lower,

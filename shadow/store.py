@@ -184,6 +184,13 @@ class Store:
         except duckdb.Error as e:
             raise _wrap(e, self.path) from e
 
+    def release_memory(self) -> None:
+        """Give back to the system the memory DuckDB keeps after a query (its cache of the
+        store's blocks, mostly), so that what runs next in this process has it."""
+        (limit,) = self.rows("SELECT current_setting('memory_limit')")[0]
+        self.execute("SET memory_limit = '64MB'")
+        self.execute("SET memory_limit = $limit", {"limit": limit})
+
     def rows(self, text: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a query and return its rows as tuples."""
         try:

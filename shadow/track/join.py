@@ -98,6 +98,61 @@ def parts_of(store: Store, point: DecisionPoint, cases_per_part: int) -> tuple[i
     return max(1, -(-int(decisions) // max(cases_per_part, 1))), list(versions or [])
 
 
+@dataclass(frozen=True)
+class Records:
+    """One part of a point's cases as DuckDB picked their records (join.read_records)."""
+
+    cases: pl.DataFrame  # one row per decided case: its decision and outcome of record
+    predictions: pl.DataFrame  # one row per (case, version): its prediction of record
+
+
+def read_records(store: Store, point: DecisionPoint, part: tuple[int, int] = (0, 1)) -> Records:
+    """The records of record of the point's cases (one part of them), as DESIGN.md words them.
+
+    DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
+    into parts by a hash of the case id so that memory stays bounded).
+    """
+    from shadow import sql
+
+    segments = list(point.segment_columns)
+    # the segments' shape for json_transform; {"_": ...} when the point has none (dropped later)
+    shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
+    params = {"point": point.point_id, "part": part[0], "parts": part[1]}
+    store.execute(sql.read("track", "outcome_of_record"), params)
+    store.execute(sql.read("track", "decision_of_record"), params)
+    cases = store.frame(sql.read("track", "decided"), {"segments": shape})
+    predictions = store.frame(
+        sql.read("track", "prediction_of_record"), {**params, "segments": shape}
+    )
+    store.execute("DROP TABLE record_outcome")
+    store.execute("DROP TABLE record_decision")
+    # Polars joins the records next, in this process: DuckDB gives back what it held
+    store.release_memory()
+    return Records(cases, predictions)
+
+
+def join_records(records: Records, versions: list[str], point: DecisionPoint) -> Joined:
+    """Each case's predictions of record joined to its decision and outcome (see `join`)."""
+
+    def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
+        lazy = frame.lazy()
+        return lazy.unnest("segments") if point.segment_columns else lazy.drop("segments")
+
+    predictions = records.predictions
+    undecided = decoded(
+        predictions.filter(~pl.col("decided")).select(
+            "case_id", "model_version", "predicted_at", "segments"
+        )
+    )
+    return join(
+        decoded(records.cases),
+        predictions.lazy().filter("decided").drop("decided", "segments"),
+        undecided,
+        versions,
+        point,
+    )
+
+
 def read_joined(
     store: Store,
     point: DecisionPoint,
@@ -106,41 +161,12 @@ def read_joined(
 ) -> Joined:
     """Join the point's three logs (one part of its cases): DESIGN.md's records, then the cells.
 
-    DuckDB picks the records of record (sql/track/*_of_record.sql; it streams and spills, and the
-    cases are split into parts by a hash of the case id so that memory stays bounded); Polars joins
-    each case's predictions of record to its decision and outcome and works out where it falls.
+    DuckDB picks the records of record (read_records); Polars joins each case's predictions of
+    record to its decision and outcome and works out where it falls (join_records).
     """
-    from shadow import sql
-
-    segments = list(point.segment_columns)
-    # the segments' shape for json_transform; {"_": ...} when the point has none (dropped below)
-    shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
-    params = {"point": point.point_id, "part": part[0], "parts": part[1]}
-
-    def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
-        lazy = frame.lazy()
-        return lazy.unnest("segments") if segments else lazy.drop("segments")
-
-    store.execute(sql.read("track", "outcome_of_record"), params)
-    store.execute(sql.read("track", "decision_of_record"), params)
-    cases = decoded(store.frame(sql.read("track", "decided"), {"segments": shape}))
-    predictions = store.frame(
-        sql.read("track", "prediction_of_record"), {**params, "segments": shape}
-    )
-    undecided = decoded(
-        predictions.filter(~pl.col("decided")).select(
-            "case_id", "model_version", "predicted_at", "segments"
-        )
-    )
     if versions is None:
         versions = parts_of(store, point, 1)[1]
-    return join(
-        cases,
-        predictions.lazy().filter("decided").drop("decided", "segments"),
-        undecided,
-        versions,
-        point,
-    )
+    return join_records(read_records(store, point, part), versions, point)
 
 
 def join(

@@ -38,10 +38,6 @@ Step = Callable[[str], None]
 # How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
 # 2M cases), whatever the size of the store.
 CASES_PER_PART = 2_000_000
-# DuckDB's memory while it picks the records of a part, unless SHADOW_MEMORY_LIMIT says otherwise:
-# at 2M cases a part it needs no more (measured at 10M: as fast as 2 GB, 0.5 GB less at the peak),
-# and the rest of the process's memory goes to Polars' frames of the part.
-JOIN_MEMORY_LIMIT = "1500MB"
 # The tables computed per decision point (each gets a point_id column when published).
 TABLES = (
     "numbers",
@@ -92,8 +88,6 @@ def refresh(
     # what each part keeps of its cases waits in files beside the store, not in memory
     with spill_folder(Path(db)) as folder:
         with Store.open(db, read_only=True, wait=wait) as store:
-            if not os.environ.get("SHADOW_MEMORY_LIMIT"):
-                store.execute("SET memory_limit = $limit", {"limit": JOIN_MEMORY_LIMIT})
             points = list_points(store)
             loads = store.frame(sql.read("track", "loads"))
             _check_schema(store, db)

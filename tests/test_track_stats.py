@@ -531,3 +531,33 @@ def test_prpl_eb_bounds_at_chosen_elements_equal_the_whole_stream_there() -> Non
     np.testing.assert_array_equal(
         st.prpl_eb_lower(x, 0.01, groups, at=at), st.prpl_eb(x, 0.01, groups).lower[at]
     )
+
+
+@pytest.mark.parametrize("cut", [1, 137, 2_999])
+def test_a_prpl_eb_stream_continued_from_its_sums_is_the_stream_read_at_once(cut: int) -> None:
+    # what a daily refresh relies on: the sums where yesterday's run stopped, carried into today's
+    # run over the new elements, give the bounds of one run over everything, to the last bit
+    rng = np.random.default_rng(11)
+    x = (rng.choice([-1, 0, 1], size=3_000, p=[0.1, 0.75, 0.15]) + 1) / 2
+    logs = (float(np.log(2 / 0.05)), float(np.log(1 / 0.01)))
+    whole, _ = st.prpl_eb_run(x, logs)
+    _, sums = st.prpl_eb_run(x[:cut], logs)
+    rest, _ = st.prpl_eb_run(x[cut:], logs, sums=sums)
+    for got, want in zip(rest, whole, strict=True):
+        np.testing.assert_array_equal(got, want[:, cut:])
+    # and the bounds are those of the oracle-tested stream function
+    np.testing.assert_allclose(
+        np.maximum(whole[1][0] - whole[1][1], 0.0), st.prpl_eb(x, 0.01).lower, rtol=0, atol=0
+    )
+
+
+@pytest.mark.parametrize("cut", [1, 4_095, 4_096, 7_777])
+def test_a_cusum_continued_from_its_value_is_the_chart_run_at_once(cut: int) -> None:
+    rng = np.random.default_rng(12)
+    errors = rng.binomial(1, 0.14, 12_000)
+    whole = st.bernoulli_cusum(errors, 0.1, 0.2, h=4.0)
+    head = st.bernoulli_cusum(errors[:cut], 0.1, 0.2, h=4.0)
+    tail = st.bernoulli_cusum(errors[cut:], 0.1, 0.2, h=4.0, start=float(head.s[-1]))
+    np.testing.assert_array_equal(np.r_[head.s, tail.s], whole.s)
+    assert [*head.alarms, *(tail.alarms + cut)] == list(whole.alarms)
+    assert len(whole.alarms) > 2

@@ -558,14 +558,6 @@ def running_sums_at(
     return np.asarray(total[at] - (total[first_at] - values[first_at]))
 
 
-def _previous(values: FloatArray, starts: BoolArray, initial: float) -> FloatArray:
-    """The value one step earlier in the same group; ``initial`` at a group's first element."""
-    out = np.empty_like(values)
-    out[1:] = values[:-1]
-    out[starts] = initial
-    return out
-
-
 class PrplEB(NamedTuple):
     """PrPl-EB bounds at every step of a stream (§4.3 iii)."""
 
@@ -574,44 +566,106 @@ class PrplEB(NamedTuple):
     lower: FloatArray  # one-sided lower bound at level alpha (its own λ's: L = ln(1/alpha))
 
 
-def _prpl_eb_sides(
+class PrplSums(NamedTuple):
+    """Where a PrPl-EB stream stands after its elements so far: its running sums (§4.3 iii).
+
+    Carried into the next run (prpl_eb_run), the stream goes on exactly, to the last bit, as if
+    it had been read in one pass: every sum adds its elements one at a time, in order.
+    """
+
+    t: int  # elements so far
+    x: float  # Σ X_i
+    squares: float  # Σ (X_i - μ̂_i)², μ̂_i including X_i
+    lam: tuple[float, ...]  # per log term L: Σ λ_i
+    lam_x: tuple[float, ...]  # Σ λ_i X_i
+    v_psi: tuple[float, ...]  # Σ v_i ψ_E(λ_i)
+
+    @classmethod
+    def start(cls, sides: int) -> PrplSums:
+        """A stream with no element yet, for `sides` log terms."""
+        zero = (0.0,) * sides
+        return cls(0, 0.0, 0.0, zero, zero, zero)
+
+
+def _running(values: FloatArray, initial: float) -> FloatArray:
+    """The running sum of `values` from `initial`, adding one element at a time, in order."""
+    out = np.array(values, dtype=np.float64)
+    if out.size:
+        out[0] += initial
+        np.cumsum(out, out=out)
+    return out
+
+
+def prpl_eb_run(
     x: FloatArray,
-    t: FloatArray,
-    starts: BoolArray,
     log_terms: tuple[float, ...],
     at: npt.NDArray[np.intp] | None = None,
-) -> list[FloatArray]:
-    """(centre, margin) of PrPl-EB for each L in log_terms, each stacked as shape (2, len(at)).
+    sums: PrplSums | None = None,
+) -> tuple[list[FloatArray], PrplSums]:
+    """(centre, margin) of PrPl-EB for each L in log_terms after the elements `at` of one stream
+    (default: after each), each stacked as shape (2, len(at)); and the sums at the stream's end.
 
-    `at` picks the elements wanted (all by default): the sums run over every element, but the
-    bounds are worked out only where they are read. The plug-in mean and variance do not depend
-    on L: they are worked out once for every side.
+    `sums` continues a stream from where an earlier run left it. The plug-in mean and variance do
+    not depend on L: they are worked out once for every side.
     """
-    first = _firsts(starts)
-    mu = (0.5 + _cumsum_from(x, first)) / (t + 1)
-    # var_t uses μ̂_i at each i's own index (μ̂_i includes X_i).
-    var = (0.25 + _cumsum_from((x - mu) ** 2, first)) / (t + 1)
-    mu_prev = _previous(mu, starts, 0.5)
-    var_prev = _previous(var, starts, 0.25)
+    s = sums or PrplSums.start(len(log_terms))
+    n = x.shape[0]
+    t = s.t + np.arange(1, n + 1, dtype=np.float64)
+    total = _running(x, s.x)
+    mu = (0.5 + total) / (t + 1)
+    squares = _running((x - mu) ** 2, s.squares)
+    var = (0.25 + squares) / (t + 1)
+    # the plug-ins before each element: the regularised start (½, ¼) or where the stream was
+    mu_prev = np.r_[(0.5 + s.x) / (s.t + 1), mu[:-1]] if n else mu
+    var_prev = np.r_[(0.25 + s.squares) / (s.t + 1), var[:-1]] if n else var
     del mu, var
     v = 4 * (x - mu_prev) ** 2
     scale = 1 / (var_prev * t * np.log1p(t))
     del mu_prev, var_prev
-    picked = np.arange(x.shape[0]) if at is None else at
-    first_picked = first[picked]
-
-    def sums_at(values: FloatArray) -> FloatArray:
-        return np.asarray(running_sums_at(values, picked, first_picked), dtype=np.float64)
-
-    sides = []
-    for log_term in log_terms:
+    picked: npt.NDArray[np.intp] | slice = slice(None) if at is None else at
+    sides, ends = [], []
+    for i, log_term in enumerate(log_terms):
         lam = np.minimum(np.sqrt(2 * log_term * scale), 0.5)
         psi = (-np.log1p(-lam) - lam) / 4
-        sum_lam = sums_at(lam)
-        centre = sums_at(lam * x) / sum_lam
-        margin = (log_term + sums_at(v * psi)) / sum_lam
+        sum_lam = _running(lam, s.lam[i])
+        sum_lam_x = _running(lam * x, s.lam_x[i])
+        sum_v_psi = _running(v * psi, s.v_psi[i])
+        centre = sum_lam_x[picked] / sum_lam[picked]
+        margin = (log_term + sum_v_psi[picked]) / sum_lam[picked]
         sides.append(np.stack([centre, margin]))
-    return sides
+        ends.append((sum_lam, sum_lam_x, sum_v_psi) if n else None)
+    if not n:
+        return sides, s
+    return sides, PrplSums(
+        s.t + n,
+        float(total[-1]),
+        float(squares[-1]),
+        tuple(float(e[0][-1]) for e in ends if e),
+        tuple(float(e[1][-1]) for e in ends if e),
+        tuple(float(e[2][-1]) for e in ends if e),
+    )
+
+
+def _prpl_eb_sides(
+    x: FloatArray,
+    groups: npt.ArrayLike | None,
+    log_terms: tuple[float, ...],
+    at: npt.NDArray[np.intp] | None = None,
+) -> list[FloatArray]:
+    """prpl_eb_run over each group of the stream (its elements together, in order), after the
+    elements `at` (ascending; default all): groups without an element in `at` are skipped."""
+    n = x.shape[0]
+    _, starts = _positions(n, groups)
+    bounds = np.r_[np.flatnonzero(starts), n]
+    picked = np.arange(n) if at is None else np.asarray(at)
+    cut = np.searchsorted(picked, bounds)
+    out = [np.empty((2, picked.shape[0])) for _ in log_terms]
+    for g in np.flatnonzero(cut[1:] > cut[:-1]):
+        first, lo, hi = bounds[g], cut[g], cut[g + 1]
+        sides, _ = prpl_eb_run(x[first : bounds[g + 1]], log_terms, picked[lo:hi] - first)
+        for whole, side in zip(out, sides, strict=True):
+            whole[:, lo:hi] = side
+    return out
 
 
 def prpl_eb(x: npt.ArrayLike, alpha: float = 0.05, groups: npt.ArrayLike | None = None) -> PrplEB:
@@ -624,8 +678,7 @@ def prpl_eb(x: npt.ArrayLike, alpha: float = 0.05, groups: npt.ArrayLike | None 
     xs = _f(x)
     if xs.ndim != 1:
         raise ValueError("x must be a 1-D stream")
-    t, starts = _positions(xs.shape[0], groups)
-    two, one = _prpl_eb_sides(xs, t, starts, (float(np.log(2 / alpha)), float(np.log(1 / alpha))))
+    two, one = _prpl_eb_sides(xs, groups, (float(np.log(2 / alpha)), float(np.log(1 / alpha))))
     return PrplEB(
         np.maximum(two[0] - two[1], 0.0),
         np.minimum(two[0] + two[1], 1.0),
@@ -641,8 +694,7 @@ def prpl_eb_lower(
 ) -> FloatArray:
     """Only `prpl_eb(x, alpha, groups).lower` (after the elements `at`, default all): one side."""
     xs = _f(x)
-    t, starts = _positions(xs.shape[0], groups)
-    (one,) = _prpl_eb_sides(xs, t, starts, (float(np.log(1 / alpha)),), at)
+    (one,) = _prpl_eb_sides(xs, groups, (float(np.log(1 / alpha)),), at)
     return np.asarray(np.maximum(one[0] - one[1], 0.0), dtype=np.float64)
 
 
@@ -659,9 +711,8 @@ def prpl_eb_paired_lowers(
     The bounds are those after the elements `at` (default: after every element).
     """
     xs = (_f(d) + 1) / 2
-    t, starts = _positions(xs.shape[0], groups)
     logs = (float(np.log(2 / alpha)), float(np.log(1 / alpha)), float(np.log(1 / lower_alpha)))
-    two, one, other = _prpl_eb_sides(xs, t, starts, logs, at)
+    two, one, other = _prpl_eb_sides(xs, groups, logs, at)
     cs = PrplEB(
         np.maximum(two[0] - two[1], 0.0),
         np.minimum(two[0] + two[1], 1.0),
@@ -855,34 +906,44 @@ class Cusum(NamedTuple):
     alarms: npt.NDArray[np.intp]
 
 
-def bernoulli_cusum(errors: npt.ArrayLike, p0: float, p1: float, h: float = float("inf")) -> Cusum:
+# The CUSUM adds whole steps of CUSUM_STEP (2^-40, about 1e-12): its sums are exact, so a chart
+# continued from a saved value (bernoulli_cusum's `start`) is the same, to the last bit, as one
+# run over the whole stream, however either is cut into blocks.
+CUSUM_STEP = 2.0**-40
+
+
+def bernoulli_cusum(
+    errors: npt.ArrayLike, p0: float, p1: float, h: float = float("inf"), start: float = 0.0
+) -> Cusum:
     """Bernoulli CUSUM on a stream of errors (1 = model wrong) for a rise from p0 to p1 (§6.2).
 
     S_t = max(0, S_{t-1} + W_t); an alarm where S_t >= h, after which S restarts from 0. Vectorised
     between alarms with S_t = C_t - min(0, min_{s<=t} C_s), C the cumulative weight since the restart.
+    `start` is S before the first element (a chart continued from an earlier run). The weights are
+    rounded to whole CUSUM_STEPs, so the sums are exact.
     """
     e = _f(errors)
-    w_err, w_ok = cusum_weights(p0, p1)
-    w = np.where(e > 0, w_err, w_ok)
-    s = np.empty_like(w)
+    w_err, w_ok = (round(w / CUSUM_STEP) for w in cusum_weights(p0, p1))
+    w = np.where(e > 0, w_err, w_ok).astype(np.int64)
+    s = np.empty(w.shape, dtype=np.int64)
     alarms: list[int] = []
     # a block at a time, carrying S over: with C the cumulative weight since the block's start
     # and S0 the statistic before it, S_t = C_t - min(-S0, min_{s<=t} C_s). The work grows with
     # the cases, not with cases x alarms (each alarm restarts the chart inside its block).
-    start, s0, block = 0, 0.0, _CUSUM_BLOCK
-    while start < w.size:
-        c = np.cumsum(w[start : start + block])
+    first, s0, block = 0, round(start / CUSUM_STEP), _CUSUM_BLOCK
+    while first < w.size:
+        c = np.cumsum(w[first : first + block])
         seg = c - np.minimum(-s0, np.minimum.accumulate(c))
-        hit = np.flatnonzero(seg >= h)
-        stop = start + (int(hit[0]) + 1 if hit.size else seg.size)
-        s[start:stop] = seg[: stop - start]
+        hit = np.flatnonzero(seg * CUSUM_STEP >= h)
+        stop = first + (int(hit[0]) + 1 if hit.size else seg.size)
+        s[first:stop] = seg[: stop - first]
         if hit.size:
             alarms.append(stop - 1)
-            s0 = 0.0
+            s0 = 0
         else:
-            s0 = float(seg[-1])
-        start = stop
-    return Cusum(s, np.asarray(alarms, dtype=np.intp))
+            s0 = int(seg[-1])
+        first = stop
+    return Cusum(s * CUSUM_STEP, np.asarray(alarms, dtype=np.intp))
 
 
 def psi_from_shares(

@@ -656,9 +656,9 @@ def _prpl_eb_sides(
     elements `at` (ascending; default all): groups without an element in `at` are skipped."""
     n = x.shape[0]
     _, starts = _positions(n, groups)
-    bounds = np.r_[np.flatnonzero(starts), n]
-    picked = np.arange(n) if at is None else np.asarray(at)
-    cut = np.searchsorted(picked, bounds)
+    bounds: npt.NDArray[np.intp] = np.r_[np.flatnonzero(starts), n]
+    picked: npt.NDArray[np.intp] = np.arange(n) if at is None else np.asarray(at)
+    cut: npt.NDArray[np.intp] = np.searchsorted(picked, bounds)
     out = [np.empty((2, picked.shape[0])) for _ in log_terms]
     for g in np.flatnonzero(cut[1:] > cut[:-1]):
         first, lo, hi = bounds[g], cut[g], cut[g + 1]
@@ -943,7 +943,7 @@ def bernoulli_cusum(
         else:
             s0 = int(seg[-1])
         first = stop
-    return Cusum(s * CUSUM_STEP, np.asarray(alarms, dtype=np.intp))
+    return Cusum(s.astype(np.float64) * CUSUM_STEP, np.asarray(alarms, dtype=np.intp))
 
 
 def psi_from_shares(

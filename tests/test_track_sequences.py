@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from shadow.points import get_point
 from shadow.store import Store
@@ -74,7 +75,7 @@ def test_one_row_per_day_and_the_counts_only_grow(table: pl.DataFrame) -> None:
 
 
 def test_alarms_are_counted_on_the_day_they_fire(demo: Store, table: pl.DataFrame) -> None:
-    from shadow.track.sequences import _cusum
+    from shadow.track.sequences import StreamState, _chart
 
     point = get_point(demo, "pump-inspection")
     assert point is not None
@@ -86,7 +87,7 @@ def test_alarms_are_counted_on_the_day_they_fire(demo: Store, table: pl.DataFram
         )
         stream = demo.frame(query, {"site": site, "version": version})
         model = stream["model_right"].to_numpy()
-        _, alarm = _cusum(1 - model, np.zeros(len(model), dtype=np.int64))
+        _, alarm, _ = _chart(1 - model, StreamState.start())
         expected = sorted(set(stream["day"].to_numpy()[alarm].tolist()))
         rows = table.filter(segment="site", segment_value=site, model_version=version)
         fired = rows.filter(pl.col("cusum_alarms") > 0)["as_of"].to_list()
@@ -115,3 +116,37 @@ def test_a_few_groups_at_a_time_gives_the_same_streams(
             np.testing.assert_allclose(b[column], a[column], rtol=1e-9, atol=1e-9)
         else:
             assert a[column].equals(b[column]), column
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.8])
+def test_streams_resumed_from_a_days_states_are_the_streams_read_at_once(
+    demo: Store, cut: float
+) -> None:
+    # a daily refresh goes on from yesterday's states with only the cases that matured since;
+    # its rows for those days must be those of one run over every case, to the last bit
+    from shadow.track.sequences import sequences_and_states, stream
+
+    point = get_point(demo, "pump-inspection")
+    assert point is not None
+    streamed = stream(read_joined(demo, point), point, {"false_negative": 50.0}).collect()
+    options = {"floor": 0.85, "alpha": 0.05, "gate_alpha": 0.01, "costs": {"false_negative": 50.0}}
+    whole, states = sequences_and_states(streamed, point, **options)  # type: ignore[arg-type]
+    keys = ["model_version", "segment", "segment_value", "as_of"]
+    days = whole["as_of"].unique().sort()
+
+    def carries_a_chart(day: object) -> bool:
+        before = states.filter(pl.col("as_of") < day).sort("as_of")
+        return bool((before.group_by(*keys[:3]).last()["cusum"] > 0).any())
+
+    # a cut where some group's CUSUM stands above 0 (most days every chart is back at 0)
+    day = next(d for d in days[int(len(days) * cut) :] if carries_a_chart(d))
+    resumed, _ = sequences_and_states(
+        streamed.filter(pl.col("as_of") >= day),
+        point,
+        resume=states.filter(pl.col("as_of") < day),
+        **options,  # type: ignore[arg-type]
+    )
+    expected = whole.filter(pl.col("as_of") >= day).sort(keys)
+    assert resumed.height == expected.height > 100
+    assert_frame_equal(resumed.sort(keys), expected, check_exact=True)
+    assert expected["gate_cost_difference_upper"].is_not_nan().all()

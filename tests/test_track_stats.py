@@ -541,8 +541,8 @@ def test_a_prpl_eb_stream_continued_from_its_sums_is_the_stream_read_at_once(cut
     x = (rng.choice([-1, 0, 1], size=3_000, p=[0.1, 0.75, 0.15]) + 1) / 2
     logs = (float(np.log(2 / 0.05)), float(np.log(1 / 0.01)))
     whole, _ = st.prpl_eb_run(x, logs)
-    _, sums = st.prpl_eb_run(x[:cut], logs)
-    rest, _ = st.prpl_eb_run(x[cut:], logs, sums=sums)
+    _, trail = st.prpl_eb_run(x[:cut], logs)
+    rest, _ = st.prpl_eb_run(x[cut:], logs, sums=trail.sums())
     for got, want in zip(rest, whole, strict=True):
         np.testing.assert_array_equal(got, want[:, cut:])
     # and the bounds are those of the oracle-tested stream function

@@ -23,7 +23,6 @@ the one-sided PrPl-EB upper bound on the mean cost per case of the model minus t
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -94,13 +93,34 @@ def sequences_of(
     gate_alpha: float | None = None,
     costs: dict[str, float] | None = None,
 ) -> pl.DataFrame:
-    """The sequences table from `stream` (of all the cases).
+    """The sequences table from `stream` (of all the cases)."""
+    return sequences_and_states(
+        streamed, point, floor=floor, alpha=alpha, gate_alpha=gate_alpha, costs=costs
+    )[0]
+
+
+def sequences_and_states(
+    streamed: pl.DataFrame,
+    point: DecisionPoint,
+    *,
+    floor: float,
+    alpha: float = 0.05,
+    gate_alpha: float | None = None,
+    costs: dict[str, float] | None = None,
+    resume: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sequences table from `stream`, and where each stream stood at the end of each day.
+
+    The states (one row per row of the table: STATE_SCHEMA) let a later run go on from a day's
+    end: with `resume` (for each group, its state at the end of the last day before the cases in
+    `streamed`), the table's rows for the days of `streamed` are those one run over every case
+    would give, to the last bit.
 
     The resolved cases are put in order of maturity once (observed_at, then case id); each segment
     column's streams are then a stable reordering of that by group, so no string sort repeats.
     """
     if streamed.is_empty():
-        return _empty()
+        return _empty(), pl.DataFrame(schema=STATE_SCHEMA)
     # (a sort of the rows with their index is twice as fast as arg_sort_by on a string tie-break)
     matured = (
         streamed.select("observed_at", "case_id")
@@ -110,18 +130,27 @@ def sequences_of(
     )
     resolved = streamed.drop("case_id")
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
+    states = _states_of(resume)
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         parts = list(
             pool.map(
                 lambda segment: _segment_sequences(
-                    resolved, matured, segment, point, floor=floor, alpha=alpha, gate=gate
+                    resolved,
+                    matured,
+                    segment,
+                    point,
+                    floor=floor,
+                    alpha=alpha,
+                    gate=gate,
+                    states=states,
                 ),
                 ("all", *point.segment_columns),
             )
         )
-    return pl.concat(parts).sort(*GROUP, "as_of")
+    table = pl.concat(p[0] for p in parts).sort(*GROUP, "as_of")
+    return table, pl.concat(p[1] for p in parts).sort(*GROUP, "as_of")
 
 
 class Gate(NamedTuple):
@@ -129,6 +158,87 @@ class Gate(NamedTuple):
 
     alpha: float
     max_cost: float | None
+
+
+class StreamState(NamedTuple):
+    """Where one group's stream stood at the end of a day: enough to go on from its next case."""
+
+    matured: int
+    model_correct: int
+    person_correct: int
+    positives: int
+    positives_caught: int
+    best_log_evalue: float  # the largest ln E at any look so far (the always-valid p)
+    reference_errors: int  # the model's errors among its first REFERENCE_CASES (the CUSUM's p0)
+    cusum: float
+    paired: stats.PrplSums | None
+    cost: stats.PrplSums | None
+
+    @classmethod
+    def start(cls) -> StreamState:
+        """A stream with no case yet."""
+        return cls(0, 0, 0, 0, 0, 0.0, 0, 0.0, None, None)
+
+
+# The states as a table: the PrPl-EB sums flattened, one column per log term (paired: the two-
+# sided CS, the one-sided lower bound, the gate's lower bound; cost: the gate's cost bound).
+_PRPL_FIELDS = ("t", "x", "squares", "lam", "lam_x", "v_psi")
+_SIDES = {"paired": 3, "cost": 1}
+
+
+def _prpl_columns(name: str) -> dict[str, pl.DataType]:
+    columns: dict[str, pl.DataType] = {f"{name}_t": pl.Int64()}
+    columns |= {f"{name}_{f}": pl.Float64() for f in ("x", "squares")}
+    for f in ("lam", "lam_x", "v_psi"):
+        columns |= {f"{name}_{f}_{i}": pl.Float64() for i in range(_SIDES[name])}
+    return columns
+
+
+STATE_SCHEMA: dict[str, pl.DataType] = {
+    "model_version": pl.String(),
+    "segment": pl.String(),
+    "segment_value": pl.String(),
+    "as_of": pl.Date(),
+    "matured": pl.Int64(),
+    "model_correct": pl.Int64(),
+    "person_correct": pl.Int64(),
+    "positives": pl.Int64(),
+    "positives_caught": pl.Int64(),
+    "best_log_evalue": pl.Float64(),
+    "reference_errors": pl.Int64(),
+    "cusum": pl.Float64(),
+    **_prpl_columns("paired"),
+    **_prpl_columns("cost"),
+}
+
+
+def _sums_of(row: dict[str, object], name: str) -> stats.PrplSums | None:
+    if row[f"{name}_t"] is None:
+        return None
+    sides = range(_SIDES[name])
+    return stats.PrplSums(
+        int(row[f"{name}_t"]),  # type: ignore[call-overload]
+        float(row[f"{name}_x"]),  # type: ignore[arg-type]
+        float(row[f"{name}_squares"]),  # type: ignore[arg-type]
+        *(tuple(float(row[f"{name}_{f}_{i}"]) for i in sides) for f in ("lam", "lam_x", "v_psi")),  # type: ignore[arg-type]
+    )
+
+
+def _states_of(resume: pl.DataFrame | None) -> dict[tuple[str, str, str], StreamState]:
+    """Each group's state to go on from, by (version, segment, value): its latest row."""
+    if resume is None or resume.is_empty():
+        return {}
+    latest = resume.sort("as_of").group_by(*GROUP, maintain_order=True).last()
+    return {
+        (row["model_version"], row["segment"], row["segment_value"]): StreamState._make(
+            [
+                *(row[f] for f in StreamState._fields[:8]),
+                _sums_of(row, "paired"),
+                _sums_of(row, "cost"),
+            ]
+        )
+        for row in latest.iter_rows(named=True)
+    }
 
 
 def _segment_sequences(
@@ -140,8 +250,10 @@ def _segment_sequences(
     floor: float,
     alpha: float,
     gate: Gate,
-) -> pl.DataFrame:
-    """The streams of one segment column (or "all"): every version x value, in maturity order.
+    states: dict[tuple[str, str, str], StreamState],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The streams of one segment column (or "all"): every version x value, in maturity order;
+    the table's rows and the states.
 
     `matured` lists the rows of `resolved` in the order their outcomes matured.
     """
@@ -157,12 +269,20 @@ def _segment_sequences(
     by_group = np.argsort(group_id, kind="stable")  # by group, maturity order kept
     order, groups = matured[by_group], group_id[by_group]
     # a few groups at a time: each step holds a few dozen arrays as long as its cases
-    return pl.concat(
+    chunks = [
         _chunk_sequences(
-            resolved, (versions, values), chunk, segment, floor=floor, alpha=alpha, gate=gate
+            resolved,
+            (versions, values),
+            chunk,
+            segment,
+            floor=floor,
+            alpha=alpha,
+            gate=gate,
+            states=states,
         )
         for chunk in _chunks(order, groups)
-    )
+    ]
+    return pl.concat(c[0] for c in chunks), pl.concat(c[1] for c in chunks)
 
 
 def _chunks(order: np.ndarray, groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -184,11 +304,12 @@ def _chunk_sequences(
     floor: float,
     alpha: float,
     gate: Gate,
-) -> pl.DataFrame:
-    """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers).
+    states: dict[tuple[str, str, str], StreamState],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers),
+    each group going on from its state in `states` if it has one; and the states.
 
     `names`: the versions' and the segment values' names, by their numbers in the group numbers.
-
     The sums run over every case, but each number is read only at the end of each day (`pick`).
     """
     order, groups = chunk
@@ -197,60 +318,146 @@ def _chunk_sequences(
     last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
     pick = np.flatnonzero(last)
     del day
-    starts = np.r_[True, groups[1:] != groups[:-1]]
-    index = np.arange(len(groups))
-    first = np.maximum.accumulate(np.where(starts, index, 0))
-    at_first = first[pick]  # each picked case's group's first case
-
-    def running(values: np.ndarray) -> np.ndarray:
-        """The group's running sum of `values`, after each picked case."""
-        return stats.running_sums_at(values, pick, at_first)
-
     model = resolved["model_right"].to_numpy()[order].astype(np.int64)
     person = resolved["person_right"].to_numpy()[order].astype(np.int64)
     positive = resolved["positive"].to_numpy()[order].astype(np.int64)
-    cs, gate_lower = stats.prpl_eb_paired_lowers(model - person, alpha, gate.alpha, groups, pick)
-    cost_upper = np.full(len(pick), np.nan)
-    if gate.max_cost:
-        diff = (resolved["model_cost"] - resolved["person_cost"]).to_numpy()[order]
+    diff = (
+        (resolved["model_cost"] - resolved["person_cost"]).to_numpy()[order]
+        if gate.max_cost
+        else None
+    )
+    versions, values = names
+    bounds: np.ndarray = np.r_[np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]), len(groups)]
+    cut: np.ndarray = np.searchsorted(pick, bounds)
+    rows, kept = [], []
+    for g in range(len(bounds) - 1):
+        first, stop = bounds[g], bounds[g + 1]
+        number = int(groups[first])
+        key = (str(versions[number // len(values)]), segment, str(values[number % len(values)]))
+        at = pick[cut[g] : cut[g + 1]] - first
+        cases = slice(first, stop)
+        numbers, state = _group_sequences(
+            model[cases],
+            person[cases],
+            positive[cases],
+            None if diff is None else diff[cases],
+            at,
+            states.get(key),
+            floor=floor,
+            alpha=alpha,
+            gate=gate,
+        )
+        rows.append(numbers)
+        kept.append(state)
+    head = {
+        "model_version": pl.Series(versions[groups[pick] // len(values)], dtype=pl.String),
+        "segment": np.full(len(pick), segment),
+        "segment_value": pl.Series(values[groups[pick] % len(values)], dtype=pl.String),
+        "as_of": resolved["as_of"].gather(order[pick]),
+    }
+    table = pl.DataFrame(
+        {**head, **{k: np.concatenate([r[k] for r in rows]) for k in rows[0]}}
+    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), gate_alpha=pl.lit(gate.alpha))
+    state_frame = pl.DataFrame(
+        {**head, **{k: np.concatenate([r[k] for r in kept]) for k in kept[0]}},
+        schema=STATE_SCHEMA,
+    )
+    return table, state_frame
+
+
+def _group_sequences(
+    model: np.ndarray,
+    person: np.ndarray,
+    positive: np.ndarray,
+    diff: np.ndarray | None,
+    at: np.ndarray,
+    state: StreamState | None,
+    *,
+    floor: float,
+    alpha: float,
+    gate: Gate,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
+    """One group's numbers after its cases `at` (each day's last), going on from `state`, and its
+    states there (as STATE_SCHEMA's columns)."""
+    s = state or StreamState.start()
+
+    def running(values: np.ndarray, initial: int) -> np.ndarray:
+        return np.asarray(initial + np.cumsum(values)[at])
+
+    logs = (float(np.log(2 / alpha)), float(np.log(1 / alpha)), float(np.log(1 / gate.alpha)))
+    (two, one, other), paired = stats.prpl_eb_run((model - person + 1) / 2, logs, at, s.paired)
+    cost_upper = np.full(len(at), np.nan)
+    cost: stats.PrplTrail | None = None
+    if diff is not None and gate.max_cost:
         # the upper bound on the mean difference is the mirror of a lower bound on its negative
         flipped = (gate.max_cost - diff) / (2 * gate.max_cost)
-        lower = stats.prpl_eb_lower(flipped, gate.alpha, groups, pick)
-        cost_upper = gate.max_cost - 2 * gate.max_cost * lower
-        del diff, flipped
-    cusum, alarm = _cusum(1 - model, groups)
-    run = np.cumsum(np.r_[True, last[:-1]]) - 1  # which (group, day) each case belongs to
-    alarms_that_day = np.bincount(run, weights=alarm, minlength=len(pick))
+        log_term = (float(np.log(1 / gate.alpha)),)
+        (side,), cost = stats.prpl_eb_run(flipped, log_term, at, s.cost)
+        cost_upper = gate.max_cost - 2 * gate.max_cost * np.maximum(side[0] - side[1], 0.0)
+    cusum, alarm, reference_errors = _chart(1 - model, s)
+    # which day (of the picked days) each case belongs to: the alarms each day
+    day_of_case = np.searchsorted(at, np.arange(len(model)))
+    alarms_that_day = np.bincount(day_of_case, weights=alarm, minlength=len(at))
     # The e-value is judged at the looks, which are the days: at each day's end, from the counts
     # (it depends on them only). The always-valid p takes the best e-value at any look so far;
     # looking only at day ends can only make it larger (more cautious), never smaller.
-    matured = (index - first + 1)[pick]
-    correct = running(model)
+    matured = s.matured + 1 + at
+    correct = running(model, s.model_correct)
     evalue = stats.beta_mixture_evalue(correct, matured, floor)
-    versions, values = names
-    picked_groups = groups[pick]
-    return pl.DataFrame(
-        {
-            "model_version": pl.Series(versions[picked_groups // len(values)], dtype=pl.String),
-            "segment": np.full(len(pick), segment),
-            "segment_value": pl.Series(values[picked_groups % len(values)], dtype=pl.String),
-            "as_of": resolved["as_of"].gather(order[pick]),
-            "cusum": cusum[pick],
-            "matured": matured,
-            "model_correct": correct,
-            "person_correct": running(person),
-            "accuracy_evalue": evalue,
-            "accuracy_always_valid_p": stats.always_valid_p(evalue, picked_groups),
-            "difference_cs_low": cs.low,
-            "difference_cs_high": cs.high,
-            "difference_lower": cs.lower,
-            "cusum_alarms": alarms_that_day.astype(np.uint32),
-            "positives": running(positive),
-            "positives_caught": running(positive * model),
-            "gate_difference_lower": gate_lower,
-            "gate_cost_difference_upper": cost_upper,
-        }
-    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), gate_alpha=pl.lit(gate.alpha))
+    log_e = np.clip(
+        np.log(np.maximum(np.nan_to_num(evalue, nan=1.0, posinf=np.inf), 1.0)), 0.0, 1000.0
+    )
+    best = np.maximum.accumulate(np.r_[s.best_log_evalue, log_e])[1:]
+
+    def lower(side: np.ndarray) -> np.ndarray:  # on the Δ scale
+        return np.asarray(2 * np.maximum(side[0] - side[1], 0.0) - 1)
+
+    numbers = {
+        "cusum": cusum[at],
+        "matured": matured,
+        "model_correct": correct,
+        "person_correct": running(person, s.person_correct),
+        "accuracy_evalue": evalue,
+        "accuracy_always_valid_p": np.minimum(1.0, np.exp(-best)),
+        "difference_cs_low": 2 * np.maximum(two[0] - two[1], 0.0) - 1,
+        "difference_cs_high": 2 * np.minimum(two[0] + two[1], 1.0) - 1,
+        "difference_lower": lower(one),
+        "cusum_alarms": alarms_that_day.astype(np.uint32),
+        "positives": running(positive, s.positives),
+        "positives_caught": running(positive * model, s.positives_caught),
+        "gate_difference_lower": lower(other),
+        "gate_cost_difference_upper": cost_upper,
+    }
+    states: dict[str, np.ndarray | None] = {
+        "matured": matured,
+        "model_correct": correct,
+        "person_correct": numbers["person_correct"],
+        "positives": numbers["positives"],
+        "positives_caught": numbers["positives_caught"],
+        "best_log_evalue": best,
+        "reference_errors": reference_errors[at],
+        "cusum": cusum[at],
+    }
+    for name, trail in (("paired", paired), ("cost", cost)):
+        states |= _trail_columns(name, trail, len(at))
+    return numbers, states
+
+
+def _trail_columns(
+    name: str, trail: stats.PrplTrail | None, rows: int
+) -> dict[str, np.ndarray | None]:
+    """A PrPl-EB trail as STATE_SCHEMA's columns for `name` (nulls without one)."""
+    columns: dict[str, np.ndarray | None] = {}
+    for field in _PRPL_FIELDS:
+        value = None if trail is None else getattr(trail, field)
+        if field in ("t", "x", "squares"):
+            columns[f"{name}_{field}"] = value if value is not None else np.full(rows, None)
+        else:
+            for i in range(_SIDES[name]):
+                columns[f"{name}_{field}_{i}"] = (
+                    value[i] if value is not None else np.full(rows, None)
+                )
+    return columns
 
 
 def _cost(label: str, point: DecisionPoint, costs: dict[str, float] | None) -> pl.Expr:
@@ -279,27 +486,28 @@ def _max_cost(costs: dict[str, float] | None) -> float | None:
     return (max(values) - min(values)) or None
 
 
-def _cusum(errors: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The CUSUM value and whether it alarmed, at every element, each group its own chart.
+def _chart(errors: np.ndarray, state: StreamState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One group's CUSUM value and whether it alarmed at each of its cases (going on from
+    `state`), and its reference errors so far after each.
 
     The first REFERENCE_CASES of a group set its in-control error rate and are not charted.
     """
     value = np.zeros(errors.size)
     alarm = np.zeros(errors.size, dtype=bool)
-    ids = groups.astype(np.int64)
-    bounds = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1, append=ids[-1] + 1))
-    for start, stop in itertools.pairwise(bounds):
-        charted = start + REFERENCE_CASES
-        if charted >= stop:
-            continue
-        p0 = float(errors[start:charted].mean())
+    still = max(0, REFERENCE_CASES - state.matured)  # cases of the reference still to come
+    reference_errors = state.reference_errors + np.cumsum(
+        np.where(np.arange(errors.size) < still, errors, 0)
+    )
+    if errors.size > still:
+        p0 = int(reference_errors[still - 1] if still else state.reference_errors) / REFERENCE_CASES
         p0 = min(max(p0, 0.01), 0.9)  # a reference with no (or only) errors still gives a chart
+        start = state.cusum if still == 0 else 0.0
         chart = stats.bernoulli_cusum(
-            errors[charted:stop], p0, min(p0 + max(p0, MIN_RISE), 0.99), CUSUM_H
+            errors[still:], p0, min(p0 + max(p0, MIN_RISE), 0.99), CUSUM_H, start
         )
-        value[charted:stop] = chart.s
-        alarm[charted + chart.alarms] = True
-    return value, alarm
+        value[still:] = chart.s
+        alarm[still + chart.alarms] = True
+    return value, alarm, reference_errors
 
 
 def _empty() -> pl.DataFrame:

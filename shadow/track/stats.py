@@ -587,6 +587,28 @@ class PrplSums(NamedTuple):
         return cls(0, 0.0, 0.0, zero, zero, zero)
 
 
+class PrplTrail(NamedTuple):
+    """PrplSums after each of some elements of a stream: each field one entry per element."""
+
+    t: npt.NDArray[np.int64]
+    x: FloatArray
+    squares: FloatArray
+    lam: tuple[FloatArray, ...]
+    lam_x: tuple[FloatArray, ...]
+    v_psi: tuple[FloatArray, ...]
+
+    def sums(self, i: int = -1) -> PrplSums:
+        """The sums after the i-th of the elements (default the last)."""
+        return PrplSums(
+            int(self.t[i]),
+            float(self.x[i]),
+            float(self.squares[i]),
+            tuple(float(a[i]) for a in self.lam),
+            tuple(float(a[i]) for a in self.lam_x),
+            tuple(float(a[i]) for a in self.v_psi),
+        )
+
+
 def _running(values: FloatArray, initial: float) -> FloatArray:
     """The running sum of `values` from `initial`, adding one element at a time, in order."""
     out = np.array(values, dtype=np.float64)
@@ -601,12 +623,12 @@ def prpl_eb_run(
     log_terms: tuple[float, ...],
     at: npt.NDArray[np.intp] | None = None,
     sums: PrplSums | None = None,
-) -> tuple[list[FloatArray], PrplSums]:
+) -> tuple[list[FloatArray], PrplTrail]:
     """(centre, margin) of PrPl-EB for each L in log_terms after the elements `at` of one stream
-    (default: after each), each stacked as shape (2, len(at)); and the sums at the stream's end.
+    (default: after each), each stacked as shape (2, len(at)); and the sums after those elements.
 
-    `sums` continues a stream from where an earlier run left it. The plug-in mean and variance do
-    not depend on L: they are worked out once for every side.
+    `sums` continues a stream from where an earlier run left it (`trail.sums()` of that run). The
+    plug-in mean and variance do not depend on L: they are worked out once for every side.
     """
     s = sums or PrplSums.start(len(log_terms))
     n = x.shape[0]
@@ -622,27 +644,23 @@ def prpl_eb_run(
     v = 4 * (x - mu_prev) ** 2
     scale = 1 / (var_prev * t * np.log1p(t))
     del mu_prev, var_prev
-    picked: npt.NDArray[np.intp] | slice = slice(None) if at is None else at
-    sides, ends = [], []
+    picked: npt.NDArray[np.intp] = np.arange(n) if at is None else at
+    sides: list[FloatArray] = []
+    trail: list[list[FloatArray]] = [[], [], []]
     for i, log_term in enumerate(log_terms):
         lam = np.minimum(np.sqrt(2 * log_term * scale), 0.5)
         psi = (-np.log1p(-lam) - lam) / 4
-        sum_lam = _running(lam, s.lam[i])
-        sum_lam_x = _running(lam * x, s.lam_x[i])
-        sum_v_psi = _running(v * psi, s.v_psi[i])
-        centre = sum_lam_x[picked] / sum_lam[picked]
-        margin = (log_term + sum_v_psi[picked]) / sum_lam[picked]
-        sides.append(np.stack([centre, margin]))
-        ends.append((sum_lam, sum_lam_x, sum_v_psi) if n else None)
-    if not n:
-        return sides, s
-    return sides, PrplSums(
-        s.t + n,
-        float(total[-1]),
-        float(squares[-1]),
-        tuple(float(e[0][-1]) for e in ends if e),
-        tuple(float(e[1][-1]) for e in ends if e),
-        tuple(float(e[2][-1]) for e in ends if e),
+        sum_lam = _running(lam, s.lam[i])[picked]
+        sum_lam_x = _running(lam * x, s.lam_x[i])[picked]
+        sum_v_psi = _running(v * psi, s.v_psi[i])[picked]
+        sides.append(np.stack([sum_lam_x / sum_lam, (log_term + sum_v_psi) / sum_lam]))
+        for kept, values in zip(trail, (sum_lam, sum_lam_x, sum_v_psi), strict=True):
+            kept.append(values)
+    return sides, PrplTrail(
+        (s.t + 1 + picked).astype(np.int64),
+        total[picked],
+        squares[picked],
+        *(tuple(kept) for kept in trail),
     )
 
 

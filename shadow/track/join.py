@@ -106,11 +106,30 @@ class Records:
     predictions: pl.DataFrame  # one row per (case, version): its prediction of record
 
 
-def read_records(store: Store, point: DecisionPoint, part: tuple[int, int] = (0, 1)) -> Records:
+# Which cases a run of the records reads (the macro sql/track/*_of_record.sql call): a part of
+# them, by a hash of the case id; or those changed since a load (sql/track/changed_cases.sql).
+_PART_OF_THE_CASES = (
+    "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS (parts = 1 OR hash(id) % parts = part)"
+)
+_CHANGED_CASES = (
+    "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS"
+    " (id IN (SELECT case_id FROM changed_cases))"
+)
+
+
+def read_records(
+    store: Store,
+    point: DecisionPoint,
+    part: tuple[int, int] = (0, 1),
+    *,
+    changed_since: int | None = None,
+) -> Records:
     """The records of record of the point's cases (one part of them), as DESIGN.md words them.
 
     DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
-    into parts by a hash of the case id so that memory stays bounded).
+    into parts by a hash of the case id so that memory stays bounded). With `changed_since` (a
+    load id), only the cases with a row in a later load are read, all in one part: the records a
+    refresh after that load can find changed (every other case's are as they were).
     """
     from shadow import sql
 
@@ -118,6 +137,14 @@ def read_records(store: Store, point: DecisionPoint, part: tuple[int, int] = (0,
     # the segments' shape for json_transform; {"_": ...} when the point has none (dropped later)
     shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
     params = {"point": point.point_id, "part": part[0], "parts": part[1]}
+    if changed_since is None:
+        store.execute(_PART_OF_THE_CASES)
+    else:
+        store.execute(
+            sql.read("track", "changed_cases"), {"point": point.point_id, "since": changed_since}
+        )
+        store.execute(_CHANGED_CASES)
+        params |= {"part": 0, "parts": 1}
     store.execute(sql.read("track", "outcome_of_record"), params)
     store.execute(sql.read("track", "decision_of_record"), params)
     cases = store.frame(sql.read("track", "decided"), {"segments": shape})

@@ -1,7 +1,9 @@
 -- The outcome of record of every case of one decision point (in one part of its cases): the latest
 -- outcome (a correction supersedes what it corrects), and how many outcome rows the case has.
--- Cases are split into $parts parts by a hash of the case id, so that a large store is joined a
--- part at a time in bounded memory; every case's rows fall in the same part.
+-- wanted(case_id, part, parts) says which cases this run reads (a temporary macro that
+-- join.read_records defines): a part of them by a hash of the case id, so that a large store is
+-- joined a part at a time in bounded memory (every case's rows fall in the same part); or the
+-- cases that changed since a given load.
 CREATE OR REPLACE TEMP TABLE record_outcome AS
 SELECT
     case_id,
@@ -9,5 +11,5 @@ SELECT
     arg_max(actual_label, observed_at) AS actual_label,
     count(*) AS outcome_rows
 FROM outcomes
-WHERE point_id = $point AND ($parts::UBIGINT = 1 OR hash(case_id) % $parts::UBIGINT = $part::UBIGINT)
+WHERE point_id = $point AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
 GROUP BY case_id;

@@ -534,15 +534,22 @@ def rejects(
     help="Join at most this many cases at a time (default 2,000,000): lower it to use less "
     "memory on a large store, raise it for speed on a big machine.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Compute everything again even when nothing has changed since the last refresh.",
+)
 @reports_errors
-def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None) -> None:
+def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, force: bool) -> None:
     """Compute the whole track record and publish it for the app and the reports.
 
     Reads the logs (holding the store, read-only, while it joins them), computes every number,
     and publishes them beside the store (<name>.published.duckdb) in one atomic step: readers
     see the old numbers until the new ones are complete. Memory stays bounded whatever the
     store's size: the cases are joined a part at a time (--cases-per-part) and DuckDB spills
-    beyond SHADOW_MEMORY_LIMIT (default 2GB).
+    beyond SHADOW_MEMORY_LIMIT (default 2GB). When nothing has changed since the last refresh
+    (no load, sign-off or point definition, the same Shadow), the published numbers stand and
+    nothing is computed (--force computes them again).
 
     \b
     Example:
@@ -557,11 +564,14 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None) ->
         if not as_json and sys.stderr.isatty():
             click.echo(f"  {phase} ({time.monotonic() - started:.1f} s) ...", err=True)
 
-    summary = run(db, wait=wait, step=step, cases_per_part=cases_per_part or CASES_PER_PART)
+    summary = run(
+        db, wait=wait, step=step, cases_per_part=cases_per_part or CASES_PER_PART, force=force
+    )
     if as_json:
         click.echo(
             json.dumps(
                 {
+                    "unchanged": summary.unchanged,
                     "published": str(summary.published.path),
                     "content_hash": summary.published.content_hash,
                     "rows": summary.published.rows,
@@ -587,6 +597,14 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None) ->
             f" them with a known outcome; {p.late_predictions:,} predictions came too late to count."
             f" Model versions: {versions}."
         )
+    if summary.unchanged:
+        click.echo(
+            "Nothing has changed since the last refresh (no load, sign-off or point definition):"
+            f" the numbers published to {summary.published.path} at"
+            f" {summary.published.published_at:%Y-%m-%d %H:%M} UTC stand."
+            " Use --force to compute them again."
+        )
+        return
     click.echo(
         f"Published to {summary.published.path} in {summary.seconds:.1f} s; the app and reports"
         " read it from now on."

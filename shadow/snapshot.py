@@ -91,7 +91,7 @@ def publish(
             hint="create the store first with `shadow init`",
         )
     published_at = datetime.now(UTC)
-    meta.update(published_at=published_at, shadow_version=_version())
+    meta.update(published_at=published_at, shadow_version=shadow_version())
     # the tables are hashed on another thread while they are written (both mostly run outside
     # Python's lock, in Polars, hashlib and DuckDB)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -127,7 +127,8 @@ def publish(
     )
 
 
-def _version() -> str:
+def shadow_version() -> str:
+    """The installed Shadow's version ("unknown" when it is not installed)."""
     # From the installed package, not `shadow.__version__`: importing the package root would
     # bring every layer above this one with it.
     try:

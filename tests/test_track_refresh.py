@@ -56,13 +56,58 @@ def test_refresh_in_parts_publishes_the_same_numbers(demo_db: Path, tmp_path: Pa
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(demo_db, db)
     hashes = []
-    for options in ([], ["--cases-per-part", "1000"]):
+    for options in ([], ["--cases-per-part", "1000", "--force"]):
         result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--json", *options])
         assert result.exit_code == 0, result.output
         hashes.append(json.loads(result.stdout)["content_hash"])
     assert hashes[0] == hashes[1]
     bad = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--cases-per-part", "10"])
     assert bad.exit_code == 2 and "10 is not in the range x>=1000" in bad.output
+
+
+def test_a_refresh_with_nothing_new_leaves_the_published_numbers_standing(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    from shadow.ingestion import ingest_into, plan_sources
+
+    db = tmp_path / "daily.duckdb"
+    shutil.copyfile(demo_db, db)
+
+    def run(*options: str) -> dict[str, object]:
+        result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--json", *options])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.stdout))
+
+    def published_at() -> object:
+        with open_published(db) as p:
+            return p.meta["published_at"]
+
+    first = run()
+    assert first["unchanged"] is False
+    at = published_at()
+    again = run()
+    assert again["unchanged"] is True
+    assert (again["content_hash"], again["points"]) == (first["content_hash"], first["points"])
+    assert published_at() == at  # not published again
+    words = CliRunner().invoke(cli, ["refresh", "--db", str(db)]).stdout
+    assert "Nothing has changed since the last refresh" in words and "--force" in words
+    # --force computes everything again: the same numbers, published anew
+    forced = run("--force")
+    assert forced["unchanged"] is False and forced["content_hash"] == first["content_hash"]
+    assert published_at() != at
+    # a load, even of one row, is a change
+    extra = pl.DataFrame(
+        {"case_id": ["NEW-1"], "observed_at": [first_day(db)], "actual_label": ["inspect"]}
+    )
+    with Store.open(db) as store:
+        ingest_into(store, "outcomes", plan_sources(extra), point="pump-inspection")
+    after = run()
+    assert after["unchanged"] is False and after["content_hash"] != first["content_hash"]
+
+
+def first_day(db: Path) -> object:
+    with Store.open(db, read_only=True) as store:
+        return store.rows("SELECT min(decided_at) FROM decisions")[0][0]
 
 
 def test_what_a_refresh_keeps_of_its_cases_is_removed_with_what_a_killed_one_left(
@@ -107,7 +152,7 @@ def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:
     (point,) = summary["points"]
     assert (point["decided"], point["late_predictions"]) == (decided, late)
     assert Path(summary["published"]).name == "copy.published.duckdb"
-    text = CliRunner().invoke(cli, ["refresh", "--db", str(db)]).stdout
+    text = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--force"]).stdout
     assert f"pump-inspection: {decided:,} cases decided by people" in text
     assert "Published to" in text
 

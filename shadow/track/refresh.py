@@ -23,7 +23,7 @@ import polars as pl
 from shadow import sql
 from shadow.errors import StoreError
 from shadow.points import DecisionPoint, list_points
-from shadow.snapshot import PublishResult, publish
+from shadow.snapshot import PublishResult, publish, published_path
 from shadow.store import Store
 from shadow.track import counts, health
 from shadow.track.confusion import LABELS, confusion_counts, confusion_of
@@ -73,6 +73,8 @@ class RefreshSummary:
     published: PublishResult
     data_cut_off: datetime | None
     seconds: float
+    # nothing a refresh reads had changed since the published snapshot: it was left as it was
+    unchanged: bool = False
 
 
 def refresh(
@@ -81,8 +83,14 @@ def refresh(
     wait: float | None = None,
     step: Step | None = None,
     cases_per_part: int = CASES_PER_PART,
+    force: bool = False,
 ) -> RefreshSummary:
-    """Read the logs of every decision point, compute every number, and publish them."""
+    """Read the logs of every decision point, compute every number, and publish them.
+
+    When nothing the numbers are computed from has changed since the published snapshot (no
+    load, sign-off or point definition since, the same Shadow), that snapshot stands and nothing
+    is computed, unless `force`.
+    """
     started = time.perf_counter()
     say = step or (lambda _: None)
     # what each part keeps of its cases waits in files beside the store, not in memory
@@ -93,6 +101,10 @@ def refresh(
             _check_schema(store, db)
             signoffs = store.frame(sql.read("track", "signoffs"))
             versions = dict(store.rows(sql.read("track", "policy_versions")))
+            inputs = _inputs_hash(points, loads, signoffs, versions)
+            standing = None if force else _standing(db, inputs, points)
+            if standing is not None:
+                return standing
             gathered = {
                 p.point_id: gather(
                     store, p, cases_per_part=cases_per_part, step=say, folder=folder / p.point_id
@@ -124,7 +136,8 @@ def refresh(
     # the data cut-off: the moment of the newest load the numbers include
     cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
     say("publishing")
-    result = publish(db, published, {"data_cut_off": cut_off, "points": len(points)})
+    meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
+    result = publish(db, published, meta)
     return RefreshSummary(summaries, result, cut_off, time.perf_counter() - started)
 
 
@@ -349,6 +362,81 @@ def finish(
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
+
+
+def _inputs_hash(
+    points: list[DecisionPoint],
+    loads: pl.DataFrame,
+    signoffs: pl.DataFrame,
+    policy_versions: dict[str, int],
+) -> str:
+    """A fingerprint of everything the published numbers are computed from: every load (by id,
+    file hash, rows and time), every sign-off, each point's definition and policy version, and
+    the Shadow that computes them."""
+    import hashlib
+    import json
+
+    from shadow.snapshot import SNAPSHOT_FORMAT, shadow_version
+
+    inputs = {
+        "loads": loads.select("load_id", "content_hash", "rows_accepted", "loaded_at")
+        .unique()
+        .sort("load_id")
+        .rows(),
+        "signoffs": signoffs.select("signoff_id", "snapshot_hash").sort("signoff_id").rows(),
+        "points": _points(points).to_dicts(),
+        "policy_versions": sorted(policy_versions.items()),
+        "shadow": [shadow_version(), SNAPSHOT_FORMAT, _code_digest()],
+    }
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _code_digest() -> str:
+    """SHA-256 of the code that computes the numbers (this package's Python and SQL files): a
+    changed Shadow computes again even where its version number stayed the same."""
+    import hashlib
+
+    from shadow.sql import SQL_DIR
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent.parent
+    for folder, pattern in ((package, "*.py"), (SQL_DIR, "*.sql")):
+        for path in sorted(folder.rglob(pattern)):
+            digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _standing(db: Path | str, inputs: str, points: list[DecisionPoint]) -> RefreshSummary | None:
+    """The published snapshot's summary if it was computed from exactly `inputs`, else None."""
+    from shadow.errors import ShadowError
+    from shadow.snapshot import open_published
+
+    started = time.perf_counter()
+    try:
+        with open_published(db) as snapshot:
+            if snapshot.meta.get("inputs_hash") != inputs:
+                return None
+            rows = dict(snapshot.query("SELECT table_name, rows FROM _tables").rows())
+            numbers = snapshot.table("numbers") if "numbers" in rows else pl.DataFrame()
+            meta = snapshot.meta
+    except ShadowError:
+        return None  # nothing published, or a snapshot that cannot be read: compute it again
+    summaries = [
+        _summary(p, {"numbers": numbers.filter(point_id=p.point_id)})
+        if numbers.height
+        else PointSummary(p.point_id, 0, 0, 0, 0)
+        for p in points
+    ]
+    result = PublishResult(
+        path=published_path(db),
+        published_at=meta["published_at"],
+        rows=rows,
+        content_hash=meta["content_hash"],
+    )
+    seconds = time.perf_counter() - started
+    return RefreshSummary(summaries, result, meta.get("data_cut_off"), seconds, unchanged=True)
 
 
 def _check_schema(store: Store, db: Path | str) -> None:

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
 from shadow.store import Store
-from shadow.track.join import read_records
+from shadow.track.join import first_changed_week, read_records
 
 POINT = "pump-inspection"
 
@@ -26,7 +26,7 @@ def _daily_load(store: Store) -> set[str]:
             SELECT d.case_id, max(d.decided_at) AS decided_at, any_value(o.actual_label) AS actual
             FROM decisions AS d LEFT JOIN outcomes AS o USING (case_id)
             GROUP BY d.case_id HAVING (count(o.case_id) = 0) = $pending
-            ORDER BY d.case_id LIMIT 25
+            ORDER BY max(d.decided_at) DESC, d.case_id LIMIT 25  -- the latest, as a day brings
             """,
             {"pending": flag},
         )
@@ -97,3 +97,41 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(
         last = store.rows("SELECT max(load_id) FROM loads")[0][0]
         nothing = read_records(store, point, changed_since=last)
     assert nothing.cases.is_empty() and nothing.predictions.is_empty()
+
+
+def test_only_cases_from_the_first_changed_home_week_on_can_change(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    # what a daily refresh recomputes: every case from the earliest home week of a changed case
+    db = tmp_path / "daily.duckdb"
+    shutil.copy(demo_db, db)
+    with Store.open(db) as store:
+        point = get_point(store, POINT)
+        assert point is not None
+        since = store.rows("SELECT max(load_id) FROM loads")[0][0]
+        before = read_records(store, point)
+        touched = _daily_load(store)
+        after = read_records(store, point)
+        week = first_changed_week(store, point, since)
+        homes = store.frame("SELECT case_id, week FROM home_weeks")
+        recent = read_records(store, point, from_week=week)
+        assert (
+            first_changed_week(store, point, store.rows("SELECT max(load_id) FROM loads")[0][0])
+            is None
+        )
+    assert week is not None
+    later = set(homes.filter(pl.col("week") >= week)["case_id"])
+    assert touched <= later < set(homes["case_id"])
+    for old, new, got in (
+        (before.cases, after.cases, recent.cases),
+        (before.predictions, after.predictions, recent.predictions),
+    ):
+        keys = [c for c in ("case_id", "model_version") if c in new.columns]
+        # the cases before that week are as they were
+        unchanged = pl.col("case_id").is_in(list(later)).not_()
+        assert_frame_equal(
+            old.filter(unchanged).sort(keys), new.filter(unchanged).sort(keys), check_exact=True
+        )
+        # and the records read from that week on are the full read's
+        expected = new.filter(pl.col("case_id").is_in(list(later))).sort(keys)
+        assert_frame_equal(got.sort(keys), expected, check_exact=True)

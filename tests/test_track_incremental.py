@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from shadow.ingestion import ingest_into, plan_sources
@@ -74,11 +75,15 @@ def _daily_load(store: Store) -> set[str]:
     return {*late["case_id"], *corrected["case_id"], *new}
 
 
-def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(
-    demo_db: Path, tmp_path: Path
-) -> None:
-    db = tmp_path / "daily.duckdb"
-    shutil.copy(demo_db, db)
+@pytest.fixture
+def db(demo_db: Path, tmp_path: Path) -> Path:
+    """A copy of the sample deployment, for a day's loads."""
+    copy = tmp_path / "daily.duckdb"
+    shutil.copy(demo_db, copy)
+    return copy
+
+
+def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) -> None:
     with Store.open(db) as store:
         since = store.rows("SELECT max(load_id) FROM loads")[0][0]
         touched = _daily_load(store)
@@ -99,12 +104,8 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(
     assert nothing.cases.is_empty() and nothing.predictions.is_empty()
 
 
-def test_only_cases_from_the_first_changed_home_week_on_can_change(
-    demo_db: Path, tmp_path: Path
-) -> None:
+def test_only_cases_from_the_first_changed_home_week_on_can_change(db: Path) -> None:
     # what a daily refresh recomputes: every case from the earliest home week of a changed case
-    db = tmp_path / "daily.duckdb"
-    shutil.copy(demo_db, db)
     with Store.open(db) as store:
         point = get_point(store, POINT)
         assert point is not None

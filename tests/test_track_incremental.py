@@ -13,7 +13,7 @@ from polars.testing import assert_frame_equal
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
 from shadow.store import Store
-from shadow.track.join import first_changed_week, read_records
+from shadow.track.join import read_records
 
 POINT = "pump-inspection"
 
@@ -102,37 +102,3 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         last = store.rows("SELECT max(load_id) FROM loads")[0][0]
         nothing = read_records(store, point, changed_since=last)
     assert nothing.cases.is_empty() and nothing.predictions.is_empty()
-
-
-def test_only_cases_from_the_first_changed_home_week_on_can_change(db: Path) -> None:
-    # what a daily refresh recomputes: every case from the earliest home week of a changed case
-    with Store.open(db) as store:
-        point = get_point(store, POINT)
-        assert point is not None
-        since = store.rows("SELECT max(load_id) FROM loads")[0][0]
-        before = read_records(store, point)
-        touched = _daily_load(store)
-        after = read_records(store, point)
-        week = first_changed_week(store, point, since)
-        homes = store.frame("SELECT case_id, week FROM home_weeks")
-        recent = read_records(store, point, from_week=week)
-        assert (
-            first_changed_week(store, point, store.rows("SELECT max(load_id) FROM loads")[0][0])
-            is None
-        )
-    assert week is not None
-    later = set(homes.filter(pl.col("week") >= week)["case_id"])
-    assert touched <= later < set(homes["case_id"])
-    for old, new, got in (
-        (before.cases, after.cases, recent.cases),
-        (before.predictions, after.predictions, recent.predictions),
-    ):
-        keys = [c for c in ("case_id", "model_version") if c in new.columns]
-        # the cases before that week are as they were
-        unchanged = pl.col("case_id").is_in(list(later)).not_()
-        assert_frame_equal(
-            old.filter(unchanged).sort(keys), new.filter(unchanged).sort(keys), check_exact=True
-        )
-        # and the records read from that week on are the full read's
-        expected = new.filter(pl.col("case_id").is_in(list(later))).sort(keys)
-        assert_frame_equal(got.sort(keys), expected, check_exact=True)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
-from typing import cast
 
 import numpy as np
 import polars as pl
@@ -113,23 +111,10 @@ class Records:
 _PART_OF_THE_CASES = (
     "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS (parts = 1 OR hash(id) % parts = part)"
 )
-_LISTED_CASES = (
+_CHANGED_CASES = (
     "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS"
-    " (id IN (SELECT case_id FROM listed_cases))"
+    " (id IN (SELECT case_id FROM changed_cases))"
 )
-
-
-def first_changed_week(store: Store, point: DecisionPoint, since: int) -> date | None:
-    """The earliest home week (sql/track/home_weeks.sql) of a case with a row loaded after the
-    load `since`; None when no case changed. Leaves the temporary tables home_weeks and
-    changed_cases for read_records(from_week=...)."""
-    from shadow import sql
-
-    params = {"point": point.point_id}
-    store.execute(sql.read("track", "changed_cases"), {**params, "since": since})
-    store.execute(sql.read("track", "home_weeks"), {**params, "timezone": point.timezone})
-    found = store.rows("SELECT min(week) FROM home_weeks JOIN changed_cases USING (case_id)")
-    return cast("date | None", found[0][0])
 
 
 def read_records(
@@ -138,15 +123,13 @@ def read_records(
     part: tuple[int, int] = (0, 1),
     *,
     changed_since: int | None = None,
-    from_week: date | None = None,
 ) -> Records:
     """The records of record of the point's cases (one part of them), as DESIGN.md words them.
 
     DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
     into parts by a hash of the case id so that memory stays bounded). With `changed_since` (a
     load id), only the cases with a row in a later load are read, all in one part: the records a
-    refresh after that load can find changed (every other case's are as they were). With
-    `from_week` (after first_changed_week), the cases whose home week is that week or later.
+    refresh after that load can find changed (every other case's are as they were).
     """
     from shadow import sql
 
@@ -154,21 +137,13 @@ def read_records(
     # the segments' shape for json_transform; {"_": ...} when the point has none (dropped later)
     shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
     params = {"point": point.point_id, "part": part[0], "parts": part[1]}
-    if changed_since is not None:
+    if changed_since is None:
+        store.execute(_PART_OF_THE_CASES)
+    else:
         store.execute(
             sql.read("track", "changed_cases"), {"point": point.point_id, "since": changed_since}
         )
-        store.execute("CREATE OR REPLACE TEMP TABLE listed_cases AS FROM changed_cases")
-    elif from_week is not None:
-        store.execute(
-            "CREATE OR REPLACE TEMP TABLE listed_cases AS"
-            " SELECT case_id FROM home_weeks WHERE week >= $week",
-            {"week": from_week},
-        )
-    if changed_since is None and from_week is None:
-        store.execute(_PART_OF_THE_CASES)
-    else:
-        store.execute(_LISTED_CASES)
+        store.execute(_CHANGED_CASES)
         params |= {"part": 0, "parts": 1}
     store.execute(sql.read("track", "outcome_of_record"), params)
     store.execute(sql.read("track", "decision_of_record"), params)

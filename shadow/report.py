@@ -10,6 +10,7 @@ from a log is escaped in HTML.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from shadow import words
 from shadow.errors import ShadowError
 from shadow.snapshot import Published, open_published
 from shadow.words import iso as _iso
@@ -342,8 +344,29 @@ def _weekly(numbers: pl.DataFrame) -> list[dict[str, Any]]:
 # --- words ------------------------------------------------------------------------------------------
 
 
+def _escaped(value: Any) -> Any:
+    """Every text in a briefing's values escaped for a Markdown document (words.md_document)."""
+    if isinstance(value, str):
+        return words.md_document(value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def _markdown(b: Briefing) -> str:
-    p = b.point
+    # values from the logs and the point file show as typed: a site called **x** stays **x**
+    point_id = b.point["point_id"]  # an id ([a-z0-9_.-]), shown as code
+    b = dataclasses.replace(
+        b,
+        **{
+            f.name: _escaped(getattr(b, f.name))
+            for f in dataclasses.fields(b)
+            if f.name not in ("published_at", "data_cut_off")
+        },
+    )
+    p = {**b.point, "point_id": point_id}
     where = (
         "" if b.segment["column"] == "all" else f" — {b.segment['column']} = {b.segment['value']}"
     )

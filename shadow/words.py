@@ -66,6 +66,18 @@ def iso(x: Any) -> str | None:
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&])")
 
 
+# What a Markdown document (the briefing) reads as syntax or markup in a value: emphasis, code,
+# links and images, raw HTML and entities, table cells, headings, GitHub's $math$ and ~strike~.
+# Dates, numbers and sentences keep their '-', '.', ':' and '(' as typed.
+_DOCUMENT = re.compile(r"([\\`*_{}\[\]<>#|!~$&])")
+
+
+def md_document(value: Any) -> str:
+    """A value from the logs or a point file, escaped to show as typed in a Markdown document;
+    line breaks become spaces (one line stays one, and a table row stays one row)."""
+    return _DOCUMENT.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
 def md(value: Any) -> str:
     """A value from the logs or a point file, escaped to show as typed inside Markdown text.
 

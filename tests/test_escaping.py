@@ -96,6 +96,56 @@ def test_the_html_briefing_shows_hostile_values_as_text(hostile_db: Path, site: 
         assert f"— site = {site}" in text  # the title names the chosen site
 
 
+@pytest.mark.parametrize("site", [None, *hostile.SITES])
+def test_the_markdown_briefing_shows_hostile_values_as_text(
+    hostile_db: Path, site: str | None
+) -> None:
+    from markdown_it import MarkdownIt
+
+    extra = ["--segment", f"site={site}"] if site else []
+    result = CliRunner().invoke(
+        cli, ["report", "--db", str(hostile_db), "--point", hostile.POINT, "--format", "md", *extra]
+    )
+    assert result.exit_code == 0, result.output
+    # rendered as a Markdown viewer would (CommonMark with tables, raw HTML allowed)
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(result.stdout)
+    parsed = parse(page)
+    # only the structure the briefing writes: headings, paragraphs, lists, the table, the id's code
+    written = {"h1", "h2", "p", "ul", "li", "code", "table", "thead", "tbody", "tr", "th", "td"}
+    assert set(parsed.elements) <= written, set(parsed.elements) - written
+    assert parsed.elements.count("code") == 1 and not parsed.scripts
+    text = " ".join(parsed.text)
+    for value in (hostile.NAME, hostile.OWNER, hostile.VERSION):
+        assert value in text, value
+    if site is None:
+        for value in hostile.SITES:  # each site has its row in the segments table, in its cell
+            assert f"site = {value}" in text, value
+        rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+        cells = {len(parsed_row) for parsed_row in _cells(page)}
+        assert len(rows) > 2 and len(cells) == 1, cells
+    else:
+        assert f"— site = {site}" in text  # the title names the chosen site
+
+
+def _cells(page: str) -> list[list[str]]:
+    """The cells of each row of the rendered table."""
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[list[str]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.rows[-1].append(tag)
+
+    found = Rows()
+    found.feed(page)
+    return found.rows
+
+
 def test_the_heatmap_labels_show_markup_as_typed() -> None:
     # Plotly reads <b> and <a href> in axis labels and hover text; &lt; is how it shows a "<".
     periods = pl.DataFrame(

@@ -130,9 +130,24 @@ def test_a_header_longer_than_the_first_read_is_read_whole(
     assert (summary.rows_read, summary.accepted) == (1, 1)
     assert summary.warnings[
         0
-    ] == "ignored columns (not part of the contract): " + long_names.replace(
+    ] == "3 ignored columns (not part of the contract): " + long_names.replace(
         ",", ", "
     )  # each name whole (the third was cut at 64 KiB)
+
+
+def test_a_file_of_thousands_of_columns_is_noted_in_a_line(
+    store: Store, load: Load, write: Write
+) -> None:
+    extra = [f"extra_{i}" for i in range(2_000)]
+    header = ",".join(["case_id", "decided_at", "human_label", *extra])
+    path = write("d.csv", f"{header}\nc1,2026-03-02 09:00,inspect,{','.join('x' * 2_000)}\n")
+    summary = load("decisions", path)
+    assert (summary.rows_read, summary.accepted) == (1, 1)
+    assert summary.warnings[0] == (
+        "2,000 ignored columns (not part of the contract): "
+        + ", ".join(extra[:20])
+        + " and 1,980 more"
+    )
 
 
 def test_a_first_line_longer_than_16_mb_is_no_header(db: Path, write: Write) -> None:

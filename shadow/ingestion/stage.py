@@ -18,6 +18,8 @@ from shadow.points import DecisionPoint
 from shadow.store import Store
 
 Step = Callable[[str, float], None]
+# How many ignored columns a load's note names before it says "and N more".
+SHOWN_NAMES = 20
 
 
 def stage(
@@ -74,7 +76,12 @@ def stage(
         if n not in used and n.strip().lower() not in used and not n.startswith("shadow_")
     ]
     if ignored:
-        summary.warnings.append("ignored columns (not part of the contract): " + ", ".join(ignored))
+        shown = ", ".join(ignored[:SHOWN_NAMES])
+        more = f" and {len(ignored) - SHOWN_NAMES:,} more" if len(ignored) > SHOWN_NAMES else ""
+        summary.warnings.append(
+            f"{len(ignored):,} ignored column{'s' if len(ignored) != 1 else ''}"
+            f" (not part of the contract): {shown}{more}"
+        )
     missing_segments = [s for s in segments if s not in found]
     if missing_segments and log in HAS_SEGMENTS:
         summary.warnings.append(

@@ -7,7 +7,8 @@ and/or published_at), a few numbers of the whole point per model version, and th
 it failed. The test judges the lines afterwards; this only reads and records.
 
 - report: `shadow report --point ... --format json` in a subprocess, as a data team's cron would.
-- loader: what the app's pages call (shadow.browse), in a loop, as one Streamlit process would.
+- loader: what the app's pages call (shadow.browse), in a loop, as one Streamlit process would:
+  the choice names the snapshot it was made in, and a read that finds a newer one starts again.
 - browser: Chromium on a running `streamlit run app/main.py`, each page of the app in turn.
 """
 
@@ -63,14 +64,26 @@ def report_reader(db: str) -> Callable[[], dict[str, Any]]:
 
 def loader_reader(db: str) -> Callable[[], dict[str, Any]]:
     from shadow import browse
+    from shadow.errors import SnapshotChanged
 
     def read() -> dict[str, Any]:
+        # as the app does: a refresh that lands mid-page makes it read the page again (main.py)
+        rereads = 0
+        while True:
+            try:
+                return {**read_once(), "rereads": rereads}
+            except SnapshotChanged:
+                rereads += 1
+
+    def read_once() -> dict[str, Any]:
         before = browse.identity(db)
         snap = browse.snapshot(db)
         numbers, windows = {}, {}
         first, last = snap.days[POINT] or (None, None)
         for v in snap.versions[POINT]:
-            choice = browse.Choice(POINT, v["model_version"], start=first, end=last)
+            choice = browse.Choice(
+                POINT, v["model_version"], start=first, end=last, snapshot=snap.content_hash
+            )
             selection = browse.selection(db, choice)
             assert selection.whole is not None
             numbers[choice.model_version] = {k: selection.whole[k] for k in COUNTS}

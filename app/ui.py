@@ -201,6 +201,12 @@ def sidebar() -> Context | None:
         required=True,
     )
     first, last = days
+    # The widget keeps its value when a refresh adds days: a reader who had the whole record
+    # (the default) gets the whole new record, not the days the previous snapshot had.
+    whole = st.session_state.get("_whole_days")
+    if whole != (first, last) and whole is not None and st.session_state.get("dates") == whole:
+        del st.session_state["dates"]
+    st.session_state["_whole_days"] = (first, last)
     chosen = sb.date_input(
         "Decided between",
         value=(first, last),

@@ -140,10 +140,12 @@ def browser_reader(base: str) -> tuple[Callable[[], dict[str, Any]], Callable[[]
             raise AssertionError(f"{title} shows an error: {errors or shown}")
         published = re.search(r"Numbers published (\d{4}-\d\d-\d\d \d\d:\d\d UTC)", sidebar)
         version = re.search(r"· model (\S+) ·", shown)
+        days = re.search(r"· decided (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)", shown)
         record: dict[str, Any] = {
             "page": title,
             "published_minute": published.group(1) if published else None,
             "version": version.group(1) if version else None,
+            "last_day": days.group(2) if days else None,
         }
         if title == "Track record":
             record["numbers"] = {

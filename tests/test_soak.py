@@ -218,12 +218,18 @@ def snapshot_numbers(db: Path) -> dict[str, Any]:
             " AND segment = 'all' AND segment_value = 'all' AND period = 'all' AND paired > 0",
             {"point": POINT},
         ).to_dicts()
+        ((last_day,),) = p.query(
+            "SELECT max(period_start) FROM numbers WHERE point_id = $point AND segment = 'all'"
+            " AND period = 'day' AND scope = 'period' AND decided > 0",
+            {"point": POINT},
+        ).rows()
         published_at = words.iso(p.meta["published_at"])
         return {
             "content_hash": p.meta["content_hash"],
             "published_at": published_at,
             "minute": words.when(published_at),
             "numbers": {r["model_version"]: {k: r[k] for k in COUNTS} for r in rows},
+            "last_day": words.iso(last_day),
             "tables": dict(p.table_hashes),
         }
 
@@ -262,11 +268,13 @@ def judge(
                 problems.append(f"report read numbers of no snapshot: {r}")
                 continue
         else:
-            # the browser shows the minute it was published and, on the track record, the numbers
+            # the browser shows the minute it was published, the last day decided and, on the
+            # track record, the numbers: all of one snapshot's
             matches = [
                 m
                 for m, p in enumerate(published)
                 if p["minute"] == r["published_minute"]
+                and p["last_day"] == r["last_day"]
                 and ("numbers" not in r or p["numbers"].get(r["version"]) == r["numbers"])
             ]
             if not matches:

@@ -2,11 +2,13 @@
 
 Each function opens the snapshot beside the store, reads the few rows one page needs (parameterised
 SQL from sql/published/, or a small published table filtered here), closes it, and returns Polars
-frames or plain values. A page makes several such reads; a refresh can publish between
-them. So a Choice names the snapshot it was made in (its content hash), and a read that finds
-another one raises SnapshotChanged rather than mix two snapshots on one page: the app reads again. Nothing here computes a published number again: the only arithmetic is
+frames or plain values. Nothing here computes a published number again: the only arithmetic is
 summing the published counts over a chosen date range and handing them to the same
 `shadow.track.numbers.numbers` that refresh uses, and the share of disagreements each side won.
+
+A page makes several such reads, and a refresh can publish between them. So a Choice names the
+snapshot it was made in (its content hash), and a read that finds another one raises
+SnapshotChanged rather than mix two snapshots on one page: the app reads the page again.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 The app never holds the store or the published file open: every reader opens the published
 snapshot, reads and closes it (shadow.browse), and its result is cached under the published file's
 identity (inode, modification time, size). A refresh swaps in a new file, the identity changes, and
-the next rerun reads the new numbers; no restart.
+the next rerun reads the new numbers; no restart. Every read of a page is from the snapshot its
+sidebar was drawn from (the choice names it): a refresh that lands mid-page raises SnapshotChanged,
+and main.py runs the page again, so no page mixes the numbers of two snapshots.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import polars as pl
 import streamlit as st
 
 from shadow import browse, words
-from shadow.errors import NotPublished, ShadowError
+from shadow.errors import NotPublished, ShadowError, SnapshotChanged
 
 Identity = tuple[int, int, int] | None
 PERIODS = ["day", "week", "month"]
@@ -92,11 +94,17 @@ def quality(db: str, identity: Identity, choice: browse.Choice) -> browse.Qualit
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def warnings(db: str, identity: Identity, point_id: str) -> list[str]:
-    """The morning briefing's "Look into" list for the point, word for word."""
+def warnings(db: str, identity: Identity, point_id: str, published_at: str) -> list[str]:
+    """The morning briefing's "Look into" list for the point, word for word (of that snapshot)."""
     from shadow.report import briefing
 
-    return briefing(db, point_id).warnings
+    found = briefing(db, point_id)
+    if found.published_at != published_at:
+        raise SnapshotChanged(
+            f"The track record beside {db} was published again while it was being read",
+            hint="read it again: the page shows the new numbers",
+        )
+    return found.warnings
 
 
 # --- the sidebar --------------------------------------------------------------------------------
@@ -193,6 +201,12 @@ def sidebar() -> Context | None:
         required=True,
     )
     first, last = days
+    # The widget keeps its value when a refresh adds days: a reader who had the whole record
+    # (the default) gets the whole new record, not the days the previous snapshot had.
+    whole = st.session_state.get("_whole_days")
+    if whole != (first, last) and whole is not None and st.session_state.get("dates") == whole:
+        del st.session_state["dates"]
+    st.session_state["_whole_days"] = (first, last)
     chosen = sb.date_input(
         "Decided between",
         value=(first, last),
@@ -216,6 +230,7 @@ def sidebar() -> Context | None:
         period=period or "week",
         start=start,
         end=end,
+        snapshot=snap.content_hash,
     )
     return Context(db, identity, snap, choice, point, first, last)
 
@@ -259,9 +274,14 @@ def context() -> Context:
     ctx: Context | None = st.session_state.get("_context")
     if ctx is None:
         st.stop()
-    # always the snapshot that is published now (a page can rerun on its own, e.g. in AppTest)
     identity = browse.identity(ctx.db)
-    return ctx if identity == ctx.identity else replace(ctx, identity=identity)
+    if identity == ctx.identity:
+        return ctx
+    if st.session_state.get("_sidebar_drawn"):
+        # published since main.py drew the sidebar in this run: it draws everything again
+        raise SnapshotChanged(f"The track record beside {ctx.db} was published again")
+    # the page reran on its own (AppTest does): the snapshot published now, the reader's choice
+    return replace(ctx, identity=identity, choice=replace(ctx.choice, snapshot=None))
 
 
 def header(title: str, ctx: Context) -> None:

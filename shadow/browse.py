@@ -5,6 +5,10 @@ SQL from sql/published/, or a small published table filtered here), closes it, a
 frames or plain values. Nothing here computes a published number again: the only arithmetic is
 summing the published counts over a chosen date range and handing them to the same
 `shadow.track.numbers.numbers` that refresh uses, and the share of disagreements each side won.
+
+A page makes several such reads, and a refresh can publish between them. So a Choice names the
+snapshot it was made in (its content hash), and a read that finds another one raises
+SnapshotChanged rather than mix two snapshots on one page: the app reads the page again.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from shadow import sql
-from shadow.errors import NotPublished, ShadowError
+from shadow.errors import NotPublished, ShadowError, SnapshotChanged
 from shadow.points import DecisionPoint
 from shadow.readiness import judge, stages_of
 from shadow.snapshot import Published, open_published, published_path
@@ -52,6 +56,9 @@ class Choice:
     period: str = "week"
     start: date | None = None
     end: date | None = None
+    # the content hash of the snapshot the choice was made in (the days, versions and segments
+    # come from it); a read from any other snapshot raises SnapshotChanged. None: whatever is there
+    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,7 @@ class Selection:
 
 def selection(db: Path | str, choice: Choice) -> Selection:
     """The numbers of one version and segment, for the track record, disagreements and health pages."""
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         point = _point(published, choice.point_id)
         rows = _numbers(
             published,
@@ -220,7 +227,7 @@ def cases(
     unknown = set(who) - set(WHO)
     if unknown:
         raise ShadowError(f"Unknown kind of disagreement {sorted(unknown)[0]!r}")
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         point = _point(published, choice.point_id)
         if "disagreements" not in published.tables():
             return Cases(0, [])
@@ -276,7 +283,7 @@ class Segments:
 
 def segments(db: Path | str, choice: Choice, column: str) -> Segments:
     """The chosen version's numbers for each value of the segment column `column`."""
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         _point(published, choice.point_id)
         rows = _numbers(
             published, choice.point_id, choice.model_version, segment=column, value=None
@@ -290,7 +297,7 @@ def segments(db: Path | str, choice: Choice, column: str) -> Segments:
 
 def stages(db: Path | str, choice: Choice) -> pl.DataFrame | None:
     """The current stage of every segment of the chosen point; None before gates were published."""
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         _point(published, choice.point_id)
         if "stages" not in published.tables():
             return None
@@ -316,7 +323,7 @@ def readiness(db: Path | str, choice: Choice) -> Readiness:
         "segment": None if choice.segment == "all" else choice.segment,
         "value": None if choice.segment == "all" else choice.segment_value,
     }
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         _point(published, choice.point_id)
         point = published.table("points").filter(point_id=choice.point_id).row(0, named=True)
         tables = set(published.tables())
@@ -349,7 +356,7 @@ def health(db: Path | str, choice: Choice) -> Health:
         "segment": choice.segment,
         "segment_value": choice.segment_value,
     }
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         _point(published, choice.point_id)
         calibration = _table(published, "calibration")
         drift = _table(published, "drift")
@@ -395,7 +402,7 @@ class Quality:
 
 def quality(db: Path | str, choice: Choice) -> Quality:
     """The data-quality tables of the chosen point (and version and segment where they have one)."""
-    with open_published(db) as published:
+    with _open(db, choice) as published:
         _point(published, choice.point_id)
         loads = _table(published, "loads")
         delays = _table(published, "delays")
@@ -454,6 +461,20 @@ def quality(db: Path | str, choice: Choice) -> Quality:
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+
+def _open(db: Path | str, choice: Choice) -> Published:
+    """The published snapshot, if it is the one `choice` was made in (else SnapshotChanged)."""
+    published = open_published(db)
+    found = published.meta.get("content_hash")
+    if choice.snapshot is not None and found != choice.snapshot:
+        published.close()
+        raise SnapshotChanged(
+            f"The track record beside {db} was published again while it was being read"
+            f" (now {str(found)[:12]}, was {choice.snapshot[:12]})",
+            hint="read it again: the page shows the new numbers",
+        )
+    return published
 
 
 def _query(published: Published, name: str, params: dict[str, Any]) -> pl.DataFrame:

@@ -49,6 +49,10 @@ class NotPublished(ShadowError):
     """Nothing (or not the table asked for) has been published beside the store yet."""
 
 
+class SnapshotChanged(ShadowError):
+    """A read expected one published snapshot and found a newer one: read again from the start."""
+
+
 # How the operating system says a write did not fit (ENOSPC, EDQUOT, EFBIG), as DuckDB reports it.
 _FULL = ("no space left on device", "disk quota exceeded", "file too large")
 

@@ -12,7 +12,7 @@ ui.header("Data quality", ctx)
 q = ui.quality(ctx.db, ctx.identity, c)
 
 st.subheader("Look into")
-notes = ui.warnings(ctx.db, ctx.identity, c.point_id)
+notes = ui.warnings(ctx.db, ctx.identity, c.point_id, ctx.snapshot.published_at)
 if notes:
     for note in notes:
         st.warning(ui.md(note))

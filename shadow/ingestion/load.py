@@ -32,7 +32,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def options_hash(log: str, source: Source, point: str | None, mapping: Mapping) -> str:
     """What, besides the bytes, decides the outcome of a load: the same file under a new mapping is new."""
-    text = "\x1f".join([log, source.format, point or "", mapping.digest])
+    parts = [log, source.format, point or "", mapping.digest]
+    if source.partitions:  # the same bytes in another partition folder are other rows
+        parts += [f"{p.key}={p.value}" for p in source.partitions]
+    text = "\x1f".join(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

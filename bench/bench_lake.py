@@ -26,7 +26,7 @@ file, and reports its wall time and peak resident memory (VmHWM, bench_ingest._p
   records of DESIGN.md) on the same store, read-only, with the same memory limit.
 
 Usage:
-    python bench/bench_lake.py --sample bench/data/sample-10m --work bench/data --repeat 3
+    python bench/bench_lake.py --sample bench/data/sample-10m --work bench/data --repeat 3 --snapshot
 
 Progress goes to stderr, the Markdown table to stdout, every measurement to <work>/lake.json.
 """
@@ -55,6 +55,7 @@ from bench_ingest import (  # noqa: E402  (bench/ is not a package)
     _peak_mb,
     machine,
     run_child,
+    snapshot,
     wait_for_quiet,
 )
 
@@ -237,6 +238,12 @@ def table(results: dict[str, list[dict[str, Any]]], base_of: dict[str, str]) -> 
 
 
 def parent(args: argparse.Namespace) -> int:
+    code = "working tree"
+    if args.snapshot:  # the children import shadow/ and sql/ as committed at HEAD
+        folder, sha = snapshot()
+        os.environ["PYTHONPATH"] = str(folder)
+        code = f"snapshot of commit {sha}"
+    print(f"measuring Shadow from the {code}", file=sys.stderr, flush=True)
     sample, work = Path(args.sample).resolve(), Path(args.work).resolve()
     size = sample.name.removeprefix("sample-")
     lake = work / f"lake-{size}"
@@ -299,6 +306,8 @@ def parent(args: argparse.Namespace) -> int:
         record(name, measure("refresh", lake, db, cap), busy)
         base_of[name] = f"refresh baseline, limit {cap}"
     details = machine()
+    if args.snapshot:
+        details["commit"] = code
     files = sum(v["files"] for v in info.values())
     lake_mb = sum(v["bytes"] for v in info.values()) / 2**20
     report = "\n".join(
@@ -335,6 +344,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quiet", type=float, default=0.15, help="CPU busy share to wait below")
     parser.add_argument("--max-wait", type=float, default=30.0)
+    parser.add_argument(
+        "--snapshot", action="store_true", help="measure shadow/ and sql/ as committed at HEAD"
+    )
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("child_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()

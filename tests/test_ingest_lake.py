@@ -274,3 +274,17 @@ def test_csv_and_json_lines_lakes(db: Path, tmp_path: Path, mapping: Path, fmt: 
 def test_a_partition_key_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidLog, match="the partition key 'date' appears twice"):
         partitions_of(tmp_path / "date=2026-01-01" / "date=2026-01-02" / "part-0.parquet")
+
+
+def test_recover_reads_the_partitions_again(db: Path, lake: Path, mapping: Path) -> None:
+    """`shadow recover` runs each load again from its file: the folders give the same columns."""
+    from shadow.recover import recover
+
+    ingest(db, lake, mapping)
+    query = "SELECT load_id, case_id, decided_at, segments FROM decisions ORDER BY ALL"
+    with Store.open(db, read_only=True) as store:
+        before = store.rows(query)
+    done = recover(db, mappings=[f"decisions={mapping}"])  # from the store's own record
+    assert len(done.loads) == 6 and not done.problems
+    with Store.open(db, read_only=True) as store:
+        assert store.rows(query) == before

@@ -219,11 +219,13 @@ def ingest(
 
     sources = plan_sources(list(paths), fmt)
     summaries: list[LoadSummary] = []
-    with _Progress(enabled=not as_json) as progress:
+    many = len(sources) > 1
+    with _Progress(enabled=not as_json, sources=sources) as progress:
 
         def done(summary: LoadSummary) -> None:
             summaries.append(summary)
-            if not as_json:
+            # a lake given whole every day: the files loaded before are counted, not listed
+            if not as_json and not (many and summary.already_loaded_as is not None):
                 progress.pause()  # print each file's summary as soon as it is committed
                 _print_summary(summary)
 
@@ -253,13 +255,21 @@ def ingest(
         click.echo(json.dumps([s.as_dict() for s in summaries], indent=2))
         return
     if len(summaries) > 1:
-        total = sum(s.rows_read for s in summaries)
-        click.echo(
-            f"{len(summaries)} files, {_rows(total)} read: "
-            f"{sum(s.accepted for s in summaries):,} accepted, "
-            f"{sum(s.duplicates for s in summaries):,} duplicates skipped, "
-            f"{sum(s.quarantined for s in summaries):,} quarantined."
-        )
+        new = [s for s in summaries if s.already_loaded_as is None]
+        before = len(summaries) - len(new)
+        if before:
+            click.echo(
+                f"{before:,} of {len(summaries):,} files already loaded (same content, same"
+                " options): nothing changed (--force loads them again)."
+            )
+        if new:
+            total = sum(s.rows_read for s in new)
+            click.echo(
+                f"{len(new):,} file{'s' if len(new) != 1 else ''} loaded, {_rows(total)} read: "
+                f"{sum(s.accepted for s in new):,} accepted, "
+                f"{sum(s.duplicates for s in new):,} duplicates skipped, "
+                f"{sum(s.quarantined for s in new):,} quarantined."
+            )
 
 
 def _print_summary(s: LoadSummary) -> None:
@@ -292,9 +302,20 @@ class _Progress:
     """A progress bar on stderr that appears only when a load takes more than a second."""
 
     def __init__(
-        self, *, enabled: bool, weights: dict[str, tuple[float, float]] | None = None
+        self,
+        *,
+        enabled: bool,
+        weights: dict[str, tuple[float, float]] | None = None,
+        sources: list[Source] | None = None,
     ) -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        # with many files (a lake), each bar says which file of how many it is
+        many = sources is not None and len(sources) > 1
+        self.place = (
+            {s.name: f"[{i:,}/{len(sources):,}] " for i, s in enumerate(sources, 1)}
+            if many and sources is not None
+            else {}
+        )
         # each phase's (start, share) of the bar
         self.weights = weights or {
             "hashing": (0.0, 0.05),
@@ -337,11 +358,15 @@ class _Progress:
             )
             self.bar.start()
         if source.name not in self.tasks:
-            self.tasks[source.name] = self.bar.add_task(source.name, total=1.0)
+            for other in self.tasks.values():  # one bar at a time: the file being loaded
+                self.bar.remove_task(other)
+            self.tasks = {source.name: self.bar.add_task(source.name, total=1.0)}
         task = self.tasks[source.name]
         start, span = self.weights.get(phase, (0.0, 1.0))
         self.bar.update(
-            task, completed=start + span * done, description=f"{phase:<8} {source.name}"
+            task,
+            completed=start + span * done,
+            description=f"{phase:<8} {self.place.get(source.name, '')}{source.name}",
         )
 
 

@@ -32,7 +32,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def options_hash(log: str, source: Source, point: str | None, mapping: Mapping) -> str:
     """What, besides the bytes, decides the outcome of a load: the same file under a new mapping is new."""
-    text = "\x1f".join([log, source.format, point or "", mapping.digest])
+    parts = [log, source.format, point or "", mapping.digest]
+    if source.partitions:  # the same bytes in another partition folder are other rows
+        parts += [f"{p.key}={p.value}" for p in source.partitions]
+    text = "\x1f".join(parts)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -86,10 +89,20 @@ def load_source(
         )
         if mapping.timezone is None:
             note_assumed_timezones(store, log, summary)
-        _classify(store, log, source)
+        quarantine = _classify(store, log, source)
         report("writing", 0.0)
         with store.transaction():
-            _write(store, log, source, default_point, options, loaded_by, summary, mapping.formats)
+            _write(
+                store,
+                log,
+                source,
+                default_point,
+                options,
+                loaded_by,
+                summary,
+                mapping.formats,
+                quarantine,
+            )
         failed = False
     finally:
         try:
@@ -105,8 +118,10 @@ def load_source(
     return summary
 
 
-def _classify(store: Store, log: str, source: Source) -> None:
+def _classify(store: Store, log: str, source: Source) -> bool:
     """Find the rows that are not simply new: repeated keys in the file, keys already stored.
+
+    Returns whether any row is to be quarantined.
 
     Builds _repeats (rows whose key repeats in this file: 'first', 'duplicate' or
     'conflict_in_load'), _known (rows whose key is already in the store, and whether the content is
@@ -153,6 +168,15 @@ def _classify(store: Store, log: str, source: Source) -> None:
           AND n._row NOT IN (SELECT _row FROM _repeats WHERE _status <> 'first')
         """
     )
+    (to_quarantine,) = store.rows(
+        "SELECT (SELECT count(*) FROM _typed WHERE len(_problems) > 0)"
+        " + (SELECT count(*) FROM _repeats WHERE _status = 'conflict_in_load')"
+        " + (SELECT count(*) FROM _known WHERE NOT _same)"
+    )[0]
+    if not to_quarantine:  # the usual file: no row needs its values as read
+        store.execute("CREATE TEMP TABLE _originals (_row BIGINT, original JSON)")
+        drop_raw(store)
+        return False
     original = (
         "to_json(_r._orig)"
         if source.format != "jsonl"
@@ -171,6 +195,7 @@ def _classify(store: Store, log: str, source: Source) -> None:
         """
     )
     drop_raw(store)  # the rest needs only _typed: free the copy of the file
+    return True
 
 
 def _write(
@@ -182,8 +207,13 @@ def _write(
     loaded_by: str | None,
     summary: LoadSummary,
     mapping_formats: tuple[str, ...],
+    quarantine: bool = True,
 ) -> None:
-    """Write accepted rows, the quarantine and the load record (inside the caller's transaction)."""
+    """Write accepted rows, the quarantine and the load record (inside the caller's transaction).
+
+    `quarantine` False: _classify found no row to quarantine (lines the CSV reader could not
+    split are still written, from _rejects).
+    """
     key = KEY[log]
     columns = ", ".join(STORED[log])
     load_id = store.rows("SELECT nextval('load_ids')")[0][0]
@@ -204,30 +234,31 @@ def _write(
         {"load_id": load_id},
     )
     key_names = " and ".join(", ".join(key[1:]).rsplit(", ", 1))  # point_id is implied
-    store.execute(
-        f"""
-        INSERT INTO quarantine
-        SELECT $load_id, q._row, q.code, q.text, o.original
-        FROM (
-            SELECT _row, _problems[1].code AS code,
-                   array_to_string(list_transform(_problems, lambda x: x.text), '; ') AS text
-            FROM _typed WHERE len(_problems) > 0
-            UNION ALL
-            SELECT _row, 'conflict_in_load',
-                   'conflicts with row' || CASE WHEN len(_rows) > 2 THEN 's ' ELSE ' ' END
-                   || array_to_string(list_filter(_rows, lambda r: r <> _row), ', ')
-                   || ' of this file (same {key_names}; different content)'
-            FROM _repeats WHERE _status = 'conflict_in_load'
-            UNION ALL
-            SELECT _row, 'conflict_with_store',
-                   'conflicts with accepted row from load ' || _other_load
-                   || ' (row ' || _other_row || '; same {key_names}; different content)'
-            FROM _known WHERE NOT _same
-        ) AS q
-        JOIN _originals AS o USING (_row)
-        """,
-        {"load_id": load_id},
-    )
+    if quarantine:  # else no row read needs it (and _originals is empty)
+        store.execute(
+            f"""
+            INSERT INTO quarantine
+            SELECT $load_id, q._row, q.code, q.text, o.original
+            FROM (
+                SELECT _row, _problems[1].code AS code,
+                       array_to_string(list_transform(_problems, lambda x: x.text), '; ') AS text
+                FROM _typed WHERE len(_problems) > 0
+                UNION ALL
+                SELECT _row, 'conflict_in_load',
+                       'conflicts with row' || CASE WHEN len(_rows) > 2 THEN 's ' ELSE ' ' END
+                       || array_to_string(list_filter(_rows, lambda r: r <> _row), ', ')
+                       || ' of this file (same {key_names}; different content)'
+                FROM _repeats WHERE _status = 'conflict_in_load'
+                UNION ALL
+                SELECT _row, 'conflict_with_store',
+                       'conflicts with accepted row from load ' || _other_load
+                       || ' (row ' || _other_row || '; same {key_names}; different content)'
+                FROM _known WHERE NOT _same
+            ) AS q
+            JOIN _originals AS o USING (_row)
+            """,
+            {"load_id": load_id},
+        )
     if has_rejects(store):
         store.execute(
             """

@@ -6,9 +6,12 @@ import csv
 import glob
 import hashlib
 import io
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from shadow.errors import InvalidLog
 from shadow.mapping import Mapping
@@ -26,6 +29,81 @@ _EXTENSIONS = {
 }
 _DELIMITERS = (",", ";", "\t", "|")
 _MAX_HEADER = 16 << 20  # bytes: a first line longer than this is no header
+# Hive partition folders: key=value, the value URL-encoded; Spark and Hive write a null as this
+_PARTITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One key=value folder of a Hive-partitioned lake, as a column of every row below it.
+
+    `sql_type` is DATE for an ISO date (2026-01-05), TIMESTAMP for an ISO date and time without
+    offset, else VARCHAR (the value as written: site=007 stays '007'). `problem` says why a value
+    that looks like a date or time is read as text (date=2026-02-30).
+    """
+
+    key: str
+    value: str | None  # None: the Hive null partition
+    sql_type: str = "VARCHAR"
+    problem: str | None = None
+
+    def literal(self) -> str:
+        """The value as an SQL literal of its type (DDL and views take no parameters)."""
+        if self.value is None:
+            return f"CAST(NULL AS {self.sql_type})"
+        text = "'" + self.value.replace("'", "''") + "'"
+        return text if self.sql_type == "VARCHAR" else f"{self.sql_type} {text}"
+
+
+def partitions_of(path: Path) -> tuple[Partition, ...]:
+    """The Hive partitions of a file: the key=value folders directly above it, outermost first.
+
+    Only the run of key=value folders next to the file counts (lake/predictions/date=2026-01-05/
+    part-0.parquet has `date`; a /data/env=prod/ folder above `predictions/` does not).
+    """
+    found: list[Partition] = []
+    for part in reversed(path.parent.parts):
+        match = _PARTITION.match(part)
+        if match is None:
+            break
+        key, raw = match.group(1), unquote(match.group(2))
+        found.append(_typed_partition(key, None if raw == _NULL_PARTITION else raw))
+    keys = [p.key.lower() for p in found]
+    doubled = sorted({k for k in keys if keys.count(k) > 1})
+    if doubled:
+        raise InvalidLog(
+            f"{path}: the partition key {doubled[0]!r} appears twice in its folders",
+            hint="each key=value folder level of a lake must name a different key",
+        )
+    return tuple(reversed(found))
+
+
+def _typed_partition(key: str, value: str | None) -> Partition:
+    if value is None or not value.strip():
+        return Partition(key, None)
+    text = value.strip()
+    kind, parse = (
+        ("DATE", date.fromisoformat)
+        if _DATE.match(text)
+        else ("TIMESTAMP", datetime.fromisoformat)
+        if _TIMESTAMP.match(text)
+        else (None, None)
+    )
+    if kind is None or parse is None:
+        return Partition(key, value)
+    try:
+        parse(text)
+    except ValueError:
+        what = "date" if kind == "DATE" else "date and time"
+        return Partition(
+            key,
+            value,
+            problem=f"the partition value {key}={value} is not a valid {what}; it was read as text",
+        )
+    return Partition(key, text, kind)
 
 
 @dataclass(frozen=True)
@@ -36,6 +114,7 @@ class Source:
     format: str
     path: Path | None = None
     frame: Any = None  # a Polars DataFrame when the source is a frame
+    partitions: tuple[Partition, ...] = ()  # a file in a Hive-partitioned folder: its key=values
 
     def content_hash(self) -> str:
         """SHA-256 of the file's bytes (or of the frame's Arrow IPC bytes)."""
@@ -52,6 +131,7 @@ def expand(paths: list[str | Path], fmt: str | None = None) -> list[Source]:
     if fmt is not None and fmt not in FORMATS:
         raise InvalidLog(f"Unknown format {fmt!r}", hint="use --format csv, parquet or jsonl")
     found: list[Path] = []
+    groups: list[list[Path]] = []  # the files of each folder or pattern
     for raw in paths:
         text = str(raw)
         path = Path(text)
@@ -60,6 +140,7 @@ def expand(paths: list[str | Path], fmt: str | None = None) -> list[Source]:
             if not matches:
                 raise InvalidLog(f"No files match {text}", hint="check the pattern and quote it")
             found.extend(matches)
+            groups.append(matches)
         elif path.is_dir():
             inside = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _EXTENSIONS
@@ -70,6 +151,7 @@ def expand(paths: list[str | Path], fmt: str | None = None) -> list[Source]:
                     hint="the extensions read are " + ", ".join(sorted(_EXTENSIONS)),
                 )
             found.extend(inside)
+            groups.append(inside)
         elif not path.exists():
             raise InvalidLog(
                 f"No such file: {path}", hint="check the path (and the current folder)"
@@ -84,8 +166,36 @@ def expand(paths: list[str | Path], fmt: str | None = None) -> list[Source]:
                 f"Cannot tell the format of {path} from its extension {path.suffix or '(none)'!r}",
                 hint="name it .csv, .parquet or .jsonl, or pass --format csv|parquet|jsonl",
             )
-        sources.append(Source(name=str(path), format=kind, path=path))
+        sources.append(
+            Source(name=str(path), format=kind, path=path, partitions=partitions_of(path))
+        )
+    by_path = {s.path: s for s in sources}
+    for group in groups:
+        _check_layout([by_path[p] for p in group])
     return sources
+
+
+def _check_layout(sources: list[Source]) -> None:
+    """Refuse a folder or pattern whose partition folders name different keys (date= and day=).
+
+    Each file is its own load, so files may differ in their columns; but a lake whose folders
+    disagree on the partition keys is usually two lakes, or a file in the wrong place.
+    """
+    layouts: dict[tuple[str, ...], Source] = {}
+    for source in sources:
+        layouts.setdefault(tuple(p.key for p in source.partitions), source)
+    if len(layouts) > 1:
+        (a, first), (b, second) = list(layouts.items())[:2]
+
+        def show(keys: tuple[str, ...]) -> str:
+            return "/".join(f"{k}=..." for k in keys) or "no partition folders"
+
+        raise InvalidLog(
+            f"The files given mix partition layouts: {first.name} is under {show(a)},"
+            f" {second.name} under {show(b)}",
+            hint="give each partition layout its own load (one folder or pattern each);"
+            " nothing was loaded",
+        )
 
 
 def from_frame(frame: Any) -> Source:
@@ -213,7 +323,7 @@ def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:
         literal = "'" + path.replace("'", "''") + "'"
         return (
             "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS __row"
-            f" FROM read_parquet({literal}, file_row_number = true)",
+            f" FROM read_parquet({literal}, file_row_number = true, hive_partitioning = false)",
             {},
         )
     if source.format == "jsonl":
@@ -221,6 +331,7 @@ def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:
         return (
             "SELECT line FROM read_csv($path, columns = {'line': 'VARCHAR'}, header = false,"
             " delim = $delim, quote = '', escape = '', auto_detect = false, strict_mode = false,"
+            " hive_partitioning = false,"
             " store_rejects = true, rejects_table = '_rejects', rejects_scan = '_rejects_scan')",
             {"path": path, "delim": "\x01"},
         )
@@ -228,6 +339,7 @@ def reader_sql(source: Source, mapping: Mapping) -> tuple[str, dict[str, Any]]:
     return (
         "SELECT * FROM read_csv($path, columns = $columns, header = true, delim = $delim,"
         " quote = $quote, escape = $quote, encoding = $encoding, auto_detect = false,"
+        " hive_partitioning = false,"
         " store_rejects = true, rejects_table = '_rejects', rejects_scan = '_rejects_scan')",
         {
             "path": path,

@@ -52,8 +52,10 @@ def stage(
         raise _unreadable(source, e) from e
     if source.format == "jsonl":
         _explode_json_lines(store, source)
+    from_path = _add_partitions(store, source, select if in_place else None, summary)
     raw_columns = store.columns("_raw")
     names = [n for n, _ in raw_columns if n not in ("_json_ok", "_line") and not n.startswith("__")]
+    in_file = [n for n in names if n not in from_path]
     types = dict(raw_columns)
     n_raw = store.rows("SELECT count(*) FROM _raw")[0][0]
     n_rejected = _rejected_lines(store, source)
@@ -73,7 +75,10 @@ def stage(
     ignored = [
         n
         for n in names
-        if n not in used and n.strip().lower() not in used and not n.startswith("shadow_")
+        if n not in used
+        and n.strip().lower() not in used
+        and not n.startswith("shadow_")
+        and n not in from_path  # a partition folder the mapping does not need is no news
     ]
     if ignored:
         shown = ", ".join(ignored[:SHOWN_NAMES])
@@ -105,7 +110,7 @@ def stage(
                 "INSERT INTO _labels VALUES ($id, $spelling, $label)",
                 {"id": p.point_id, "spelling": spelling, "label": label},
             )
-    sql = typed_select(log, found, types, names, mapping, segments, row_number(store, source))
+    sql = typed_select(log, found, types, in_file, mapping, segments, row_number(store, source))
     if source.format == "jsonl":  # broken JSON lines carry no columns: their only problem is that
         sql = sql.replace(
             "CASE WHEN _blank THEN",
@@ -127,6 +132,44 @@ def stage(
     report("checking", 0.0)
     summary.rows_read = n_raw + n_rejected
     return sql, params
+
+
+def _add_partitions(
+    store: Store, source: Source, view_select: str | None, summary: LoadSummary
+) -> list[str]:
+    """Add the file's Hive partition values (its key=value folders) to _raw as columns.
+
+    A column the file has itself keeps the file's values (with a note). `view_select` is the
+    reader's SELECT when _raw is a view over the file (Parquet read in place), else None.
+    Returns the names of the columns added.
+    """
+    if not source.partitions:
+        return []
+    in_file = {n.strip().lower() for n, _ in store.columns("_raw")}
+    added = []
+    for p in source.partitions:
+        if p.problem:
+            summary.warnings.append(p.problem)
+        if p.key.lower() in in_file:
+            summary.warnings.append(
+                f"the file has its own column {p.key!r}: its values are used, not the partition"
+                f" folder's {p.key}={p.value}"
+            )
+            continue
+        added.append(p)
+    if not added:
+        return []
+    if view_select is not None:
+        columns = ", ".join(f"{p.literal()} AS {quote(p.key)}" for p in added)
+        store.execute(
+            f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT *, {columns} FROM ({view_select})"
+        )
+    else:
+        for p in added:
+            store.execute(
+                f"ALTER TABLE _raw ADD COLUMN {quote(p.key)} {p.sql_type} DEFAULT {p.literal()}"
+            )
+    return [p.key for p in added]
 
 
 def _add_derived_columns(store: Store, names: list[str], mapping: Mapping) -> dict[str, str]:
@@ -278,19 +321,24 @@ def drop_raw(store: Store) -> None:
     store.execute("DROP VIEW IF EXISTS temp._raw" if is_view else "DROP TABLE IF EXISTS temp._raw")
 
 
+_STAGING = (
+    "_lines",
+    "_typed",
+    "_repeats",
+    "_known",
+    "_originals",
+    "_points",
+    "_labels",
+    "_rejects",
+    "_rejects_scan",
+    "_skipped",
+)
+
+
 def drop_temporaries(store: Store) -> None:
-    """Drop every staging table this connection may hold (before and after each load)."""
+    """Drop every staging table this connection may hold (before and after each load).
+
+    One statement list, not one call each: a lake is hundreds of small loads.
+    """
     drop_raw(store)
-    for name in (
-        "_lines",
-        "_typed",
-        "_repeats",
-        "_known",
-        "_originals",
-        "_points",
-        "_labels",
-        "_rejects",
-        "_rejects_scan",
-        "_skipped",
-    ):
-        store.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    store.execute("; ".join(f"DROP TABLE IF EXISTS temp.{name}" for name in _STAGING))

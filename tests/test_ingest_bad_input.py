@@ -135,6 +135,22 @@ def test_a_header_longer_than_the_first_read_is_read_whole(
     )  # each name whole (the third was cut at 64 KiB)
 
 
+def test_a_blank_row_is_blank_across_every_column_of_a_wide_file(
+    store: Store, load: Load, write: Write
+) -> None:
+    # the blank check runs BLANK_CHUNK columns at a time: a value in the last chunk is not blank
+    extra = [f"extra_{i}" for i in range(250)]
+    header = ",".join(["case_id", "decided_at", "human_label", *extra])
+    empty = "," * (len(extra) + 2)
+    last_only = empty + "x"  # only the very last column holds a value
+    path = write(
+        "d.csv", f"{header}\n{empty}\n{last_only}\nc1,2026-03-02 09:00,inspect{',' * 250}\n"
+    )
+    summary = load("decisions", path)
+    assert (summary.rows_read, summary.accepted) == (3, 1)
+    assert summary.by_reason == {"blank_row": 1, "missing_case_id": 1}
+
+
 def test_a_file_of_thousands_of_columns_is_noted_in_a_line(
     store: Store, load: Load, write: Write
 ) -> None:

@@ -72,6 +72,20 @@ def run(db: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def ingest_lake(db: Path, lake: Path, mapping: Path) -> tuple[int, str, str]:
+    """`shadow ingest decisions <lake>` with the test's mapping."""
+    return run(
+        db,
+        "ingest",
+        "decisions",
+        str(lake),
+        "--point",
+        "pump-inspection",
+        "--mapping",
+        str(mapping),
+    )
+
+
 def test_partition_values_are_typed_from_the_folder_names() -> None:
     path = Path(
         "/data/env=prod/lake/predictions/site=007/date=2026-01-05/"
@@ -114,15 +128,14 @@ def test_partition_columns_reach_the_mapping(db: Path, lake: Path, mapping: Path
 def test_loading_the_lake_twice_loads_nothing_the_second_time(
     db: Path, lake: Path, mapping: Path
 ) -> None:
-    args = ("ingest", "decisions", str(lake), "--point", "pump-inspection", "--mapping")
-    code, out, _ = run(db, *args, str(mapping))
+    code, out, _ = ingest_lake(db, lake, mapping)
     assert code == 0
     assert out.splitlines()[-1] == (
         "6 files loaded, 18 rows read: 18 accepted, 0 duplicates skipped, 0 quarantined."
     )
     with Store.open(db, read_only=True) as store:
         before = store.rows("SELECT load_id, source, content_hash FROM loads ORDER BY 1")
-    code, out, _ = run(db, *args, str(mapping))
+    code, out, _ = ingest_lake(db, lake, mapping)
     assert code == 0
     assert out == (
         "6 of 6 files already loaded (same content, same options): nothing changed"
@@ -183,16 +196,7 @@ def test_a_partition_value_that_does_not_parse(db: Path, lake: Path, mapping: Pa
 
 def test_a_lake_mixing_partition_layouts_is_refused(db: Path, lake: Path, mapping: Path) -> None:
     write_day(lake, "site=kiel/day=2026-03-05", ["kiel-new-1"])
-    code, _, err = run(
-        db,
-        "ingest",
-        "decisions",
-        str(lake),
-        "--point",
-        "pump-inspection",
-        "--mapping",
-        str(mapping),
-    )
+    code, _, err = ingest_lake(db, lake, mapping)
     assert code == 1
     assert "Traceback" not in err
     assert (
@@ -210,16 +214,7 @@ def test_a_partition_with_other_columns(db: Path, lake: Path, mapping: Path) -> 
     files before it are loaded, and once it is fixed the same command loads the rest."""
     broken = lake / "site=hamburg" / "date=2026-03-03" / "part-0.parquet"
     pl.DataFrame({"case_id": ["h-1"], "decision": ["inspect"]}).write_parquet(broken)
-    code, _, err = run(
-        db,
-        "ingest",
-        "decisions",
-        str(lake),
-        "--point",
-        "pump-inspection",
-        "--mapping",
-        str(mapping),
-    )
+    code, _, err = ingest_lake(db, lake, mapping)
     assert code == 1
     assert f"Error: {broken} is missing required columns for decisions: human_label\n" in err
     assert "1 earlier file was loaded (see above)" in err

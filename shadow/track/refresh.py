@@ -7,6 +7,8 @@ gather); the rest is computed with the store closed, then published atomically b
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -21,9 +23,16 @@ from typing import cast
 import polars as pl
 
 from shadow import sql
-from shadow.errors import StoreError
+from shadow.errors import ShadowError, StoreError
 from shadow.points import DecisionPoint, list_points
-from shadow.snapshot import PublishResult, publish, published_path
+from shadow.snapshot import (
+    SNAPSHOT_FORMAT,
+    PublishResult,
+    open_published,
+    publish,
+    published_path,
+    shadow_version,
+)
 from shadow.store import Store
 from shadow.track import counts, health
 from shadow.track.confusion import LABELS, confusion_counts, confusion_of
@@ -101,7 +110,8 @@ def refresh(
             _check_schema(store, db)
             signoffs = store.frame(sql.read("track", "signoffs"))
             versions = dict(store.rows(sql.read("track", "policy_versions")))
-            inputs = _inputs_hash(points, loads, signoffs, versions)
+            point_table = _points(points)
+            inputs = _inputs_hash(point_table, loads, signoffs, versions)
             standing = None if force else _standing(db, inputs, points)
             if standing is not None:
                 return standing
@@ -130,7 +140,7 @@ def refresh(
     published = {
         name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
     }
-    published["points"] = _points(points)
+    published["points"] = point_table
     published["loads"] = loads
     published["signoffs"] = signoffs
     # the data cut-off: the moment of the newest load the numbers include
@@ -365,7 +375,7 @@ def finish(
 
 
 def _inputs_hash(
-    points: list[DecisionPoint],
+    points: pl.DataFrame,
     loads: pl.DataFrame,
     signoffs: pl.DataFrame,
     policy_versions: dict[str, int],
@@ -373,18 +383,13 @@ def _inputs_hash(
     """A fingerprint of everything the published numbers are computed from: every load (by id,
     file hash, rows and time), every sign-off, each point's definition and policy version, and
     the Shadow that computes them."""
-    import hashlib
-    import json
-
-    from shadow.snapshot import SNAPSHOT_FORMAT, shadow_version
-
     inputs = {
         "loads": loads.select("load_id", "content_hash", "rows_accepted", "loaded_at")
         .unique()
         .sort("load_id")
         .rows(),
         "signoffs": signoffs.select("signoff_id", "snapshot_hash").sort("signoff_id").rows(),
-        "points": _points(points).to_dicts(),
+        "points": points.to_dicts(),
         "policy_versions": sorted(policy_versions.items()),
         "shadow": [shadow_version(), SNAPSHOT_FORMAT, _code_digest()],
     }
@@ -395,13 +400,9 @@ def _inputs_hash(
 def _code_digest() -> str:
     """SHA-256 of the code that computes the numbers (this package's Python and SQL files): a
     changed Shadow computes again even where its version number stayed the same."""
-    import hashlib
-
-    from shadow.sql import SQL_DIR
-
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent.parent
-    for folder, pattern in ((package, "*.py"), (SQL_DIR, "*.sql")):
+    for folder, pattern in ((package, "*.py"), (sql.SQL_DIR, "*.sql")):
         for path in sorted(folder.rglob(pattern)):
             digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
@@ -410,9 +411,6 @@ def _code_digest() -> str:
 
 def _standing(db: Path | str, inputs: str, points: list[DecisionPoint]) -> RefreshSummary | None:
     """The published snapshot's summary if it was computed from exactly `inputs`, else None."""
-    from shadow.errors import ShadowError
-    from shadow.snapshot import open_published
-
     started = time.perf_counter()
     try:
         with open_published(db) as snapshot:
@@ -474,8 +472,6 @@ def _summary(point: DecisionPoint, computed: dict[str, pl.DataFrame]) -> PointSu
 
 
 def _points(points: list[DecisionPoint]) -> pl.DataFrame:
-    import json
-
     return pl.DataFrame(
         {
             "point_id": [p.point_id for p in points],

@@ -182,13 +182,15 @@ def run_phases(db: Path) -> dict[str, Any]:
 
     Wraps read_joined (the records of record, in DuckDB), Joined.cached (the rest of the join, in
     Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
-    timer), numbers, sequences, evidence, confusion, the health tables, gates, stages and
-    publish; "other" is the rest (what each part keeps of its cases, concatenating, the summary).
+    timer), numbers, sequences, evidence, confusion, the health tables, gates, stages, publish,
+    and writing the state the next refresh goes on from; "other" is the rest (what each part
+    keeps of its cases, concatenating, the summary).
     """
     import functools
 
     import polars as pl
 
+    from shadow.track import gathered, state
     from shadow.track import join as join_module
     from shadow.track import refresh as r
 
@@ -209,22 +211,25 @@ def run_phases(db: Path) -> dict[str, Any]:
         return wrapper
 
     for name in (
-        "read_joined",
         "numbers",
-        "sequences_of",
+        "sequences_and_states",
         "evidence",
-        "confusion_counts",
         "confusion_of",
         "gates",
         "stages",
         "publish",
     ):
         setattr(r, name, timed(name, getattr(r, name)))
+    for name in ("read_joined", "confusion_counts"):
+        setattr(gathered, name, timed(name, getattr(gathered, name)))
     r.counts.partial = timed("counts (partial)", r.counts.partial)
     r.counts.rollup = timed("counts (rollup)", r.counts.rollup, collect=True)
-    for name in ("calibration_sums", "calibration_of", "drift_of", "delays_of"):
+    for name in ("calibration_sums", "calibration_of", "drift_sums", "drift_table", "delays_of"):
         setattr(r.health, name, timed(name, getattr(r.health, name)))
     join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
+    # the state a refresh leaves for the next (shadow.track.state)
+    for name in ("put_weeks", "put_table"):
+        setattr(state.PointFiles, name, timed("state (written)", getattr(state.PointFiles, name)))
     started = time.perf_counter()
     summary = r.refresh(db, force=True)
     seconds = time.perf_counter() - started

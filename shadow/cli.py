@@ -580,7 +580,7 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, fo
     Example:
         shadow refresh --db ops.duckdb
     """
-    from shadow.track.refresh import CASES_PER_PART
+    from shadow.track.gathered import CASES_PER_PART
     from shadow.track.refresh import refresh as run
 
     started = time.monotonic()

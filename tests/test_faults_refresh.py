@@ -10,6 +10,8 @@ refresh must publish B, and leave nothing of the killed ones behind.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import shutil
@@ -28,6 +30,7 @@ from shadow.points import add_point, read_point
 from shadow.snapshot import open_published, published_path
 from shadow.store import Store
 from shadow.track.refresh import refresh
+from shadow.track.state import state_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -109,6 +112,20 @@ def strays(db: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in db.parent.iterdir() if p.name not in keep)
 
 
+def state_strays(db: Path) -> list[str]:
+    """Files in the refresh state folder that its state.json does not name (a killed refresh's)."""
+    folder = state_path(db)
+    meta = json.loads((folder / "state.json").read_text())
+    named = {"state.json", ".lock"}
+    for point_id, entry in meta["points"].items():
+        key = hashlib.sha256(point_id.encode()).hexdigest()[:16]
+        files = [*entry["tables"].values()]
+        files += [name for weeks in entry["weeks"].values() for name in weeks.values()]
+        named |= {f"{key}/{name}" for name in files}
+    found = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return sorted(found - named)
+
+
 def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path) -> None:
     db = tmp_path / "shadow.duckdb"
     point, text = read_point(SAMPLE / "point.toml")
@@ -126,8 +143,10 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     new = published_hashes(db)
     assert old.keys() <= new.keys()
     assert all(old[name] != new[name] for name in ("numbers", "loads")), "B must differ from A"
-    keep = {db.name, published_path(db).name}
+    # beside the store: its snapshot, and the state the next refresh goes on from
+    keep = {db.name, published_path(db).name, state_path(db).name}
     assert strays(db, keep) == []
+    assert state_strays(db) == []
 
     runner = tmp_path.parent / f"{tmp_path.name}-runner.py"
     runner.write_text(RUNNER, encoding="utf-8")
@@ -197,3 +216,4 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert published_hashes(db) == new
     assert strays(db, keep) == []
+    assert state_strays(db) == []

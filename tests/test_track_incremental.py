@@ -12,15 +12,19 @@ from polars.testing import assert_frame_equal
 
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
+from shadow.snapshot import open_published
 from shadow.store import Store
 from shadow.track.join import read_records
+from shadow.track.refresh import refresh
 
 POINT = "pump-inspection"
 
 
-def _daily_load(store: Store) -> set[str]:
+def _daily_load(store: Store, index: int = 0) -> set[str]:
     """A day's loads into the sample: outcomes for pending cases, corrections of known ones, and
-    new cases decided and scored. Returns every case id they name."""
+    new cases decided and scored; from the second day on, also a pending case decided again a
+    week later (its counts move to another week) and a new model version scoring cases after
+    they were decided (late predictions). Returns every case id they name."""
     pending, known = (
         store.frame(
             """
@@ -46,18 +50,31 @@ def _daily_load(store: Store) -> set[str]:
         .otherwise(pl.lit("inspect")),
     )
     day = store.rows("SELECT max(decided_at) FROM decisions")[0][0] + timedelta(days=1)
-    new = [f"NEW-{i:03d}" for i in range(15)]
+    new = [f"NEW-{index}-{i:03d}" for i in range(15)]
+    first = store.rows("SELECT min(decided_at) FROM decisions")[0][0]
     decisions = pl.DataFrame(
         {
             "case_id": new,
             "decided_at": [day + timedelta(minutes=i) for i in range(15)],
             "human_label": ["inspect", "no_inspect", "no_inspect"] * 5,
             "decided_by": "a.tester",
-            "site": "kiel",
+            # from the third day, a new site (new groups in every table)
+            "site": "kiel" if index < 2 else "luebeck",
             "region": "north",
             "asset_class": "centrifugal",
         }
     )
+    if index:  # a case from the first week, logged only now (the drift reference changes)
+        decisions = pl.concat(
+            [
+                decisions,
+                decisions.head(1).with_columns(
+                    case_id=pl.lit(f"OLD-{index}"),
+                    decided_at=pl.lit(first + timedelta(hours=index)),
+                ),
+            ]
+        )
+        new.append(f"OLD-{index}")
     predictions = decisions.select(
         "case_id",
         predicted_at=pl.col("decided_at") - timedelta(hours=1),
@@ -66,13 +83,32 @@ def _daily_load(store: Store) -> set[str]:
         predicted_label=pl.lit("inspect"),
         score=pl.lit(0.7),
     )
+    moved = store.frame(
+        """
+        SELECT case_id, max(decided_at) + INTERVAL 8 DAY AS decided_at, 'inspect' AS human_label,
+            'a.tester' AS decided_by, 'kiel' AS site, 'north' AS region,
+            'centrifugal' AS asset_class
+        FROM decisions WHERE case_id NOT IN (SELECT case_id FROM outcomes)
+            AND case_id NOT LIKE 'NEW-%'
+        GROUP BY case_id ORDER BY case_id LIMIT $n OFFSET $skip
+        """,
+        {"n": 1 if index else 0, "skip": 30 * index},
+    )
+    later = pl.concat([decisions, moved], how="vertical_relaxed").select(
+        "case_id",
+        predicted_at=pl.col("decided_at") + timedelta(hours=2),
+        model=pl.lit("pump-risk"),
+        model_version=pl.lit("v3"),
+        predicted_label=pl.lit("no_inspect"),
+        score=pl.lit(0.2),
+    )
     for log, frame in (
         ("outcomes", pl.concat([late, corrected])),
-        ("decisions", decisions),
-        ("predictions", predictions),
+        ("decisions", pl.concat([decisions, moved], how="vertical_relaxed")),
+        ("predictions", pl.concat([predictions, later]) if index else predictions),
     ):
         ingest_into(store, log, plan_sources(frame), point=POINT)
-    return {*late["case_id"], *corrected["case_id"], *new}
+    return {*late["case_id"], *corrected["case_id"], *new, *moved["case_id"]}
 
 
 @pytest.fixture
@@ -102,3 +138,41 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         last = store.rows("SELECT max(load_id) FROM loads")[0][0]
         nothing = read_records(store, point, changed_since=last)
     assert nothing.cases.is_empty() and nothing.predictions.is_empty()
+
+
+def _published(db: Path) -> dict[str, pl.DataFrame]:
+    with open_published(db) as snapshot:
+        return {name: snapshot.table(name) for name in snapshot.tables()}
+
+
+def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
+    db: Path, tmp_path: Path
+) -> None:
+    assert refresh(db).changed_cases is None  # no state yet: every case is read
+    for day in range(4):
+        with Store.open(db) as store:
+            since = store.rows("SELECT max(load_id) FROM loads")[0][0]
+            touched = _daily_load(store, day)
+            # the cases with a row the day's loads accepted (some repeat a row: skipped)
+            (accepted,) = store.rows(
+                """
+                SELECT count(DISTINCT case_id) FROM (
+                    SELECT case_id, load_id FROM decisions UNION ALL
+                    SELECT case_id, load_id FROM predictions UNION ALL
+                    SELECT case_id, load_id FROM outcomes
+                ) WHERE load_id > $since
+                """,
+                {"since": since},
+            )[0]
+        daily = refresh(db)
+        assert daily.changed_cases == accepted <= len(touched)
+        # the same store without the state beside it: a refresh reads every case
+        whole = tmp_path / f"whole-{day}.duckdb"
+        shutil.copy(db, whole)
+        full = refresh(whole)
+        assert full.changed_cases is None
+        got, expected = _published(db), _published(whole)
+        assert sorted(got) == sorted(expected)
+        for name, frame in expected.items():
+            assert_frame_equal(got[name], frame, check_exact=True), name
+        assert daily.published.content_hash == full.published.content_hash

@@ -83,6 +83,34 @@ def sum_parts(parts: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
     return frame if len(parts) == 1 else frame.group_by(keys).agg(pl.exclude(keys).sum())
 
 
+def difference(
+    kept: pl.DataFrame, added: pl.DataFrame, removed: pl.DataFrame, keys: list[str]
+) -> pl.DataFrame:
+    """An additive table `kept`, plus `added`, less `removed` (all with the same keys).
+
+    A daily refresh's sums: what the changed cases give now, less what they gave before. Rows
+    that come to nothing are dropped (a table summed from the cases never has one), and the
+    columns keep `kept`'s types.
+    """
+    frames = [f for f in (kept, added, removed) if f.width]
+    if not frames:
+        return kept
+    schema = frames[0].schema
+    values = [c for c in schema if c not in keys]
+
+    def signed(frame: pl.DataFrame, sign: int) -> pl.DataFrame:
+        wide = [
+            pl.col(c).cast(pl.Int64 if schema[c].is_integer() else pl.Float64) * sign
+            for c in values
+        ]
+        return frame.with_columns(wide)
+
+    parts = [signed(f, s) for f, s in ((kept, 1), (added, 1), (removed, -1)) if f.width]
+    total = pl.concat(parts, how="diagonal_relaxed").group_by(keys).agg(pl.col(values).sum())
+    total = total.filter(pl.any_horizontal(pl.col(values).fill_null(0) != 0))
+    return total.select(list(schema)).cast({c: schema[c] for c in values})
+
+
 def rollup(finest: Partial, versions: list[str], point: DecisionPoint) -> pl.LazyFrame:
     """Every count per version x segment x period (scopes period, cumulative, rolling)."""
     # every version that scored anything sees every decided case (its coverage may be 0)

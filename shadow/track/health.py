@@ -16,6 +16,10 @@ Drift needs no outcome, so it warns first; calibration and accuracy confirm.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
 import numpy as np
 import polars as pl
 
@@ -41,6 +45,21 @@ CALIBRATION_SCHEMA = {
     "mean_score": pl.Float64,
     "observed_rate": pl.Float64,
     "bin_cases": pl.Int64,
+}
+# What the drift table is computed from (drift_sums): each group's reference, and its weeks.
+DRIFT_GROUPS: dict[str, Any] = {
+    **_KEY,
+    "edges": pl.List(pl.Float64),
+    "expected": pl.List(pl.Float64),
+    "reference_scores": pl.Int64,
+    "reference_mean": pl.Float64,
+}
+DRIFT_WEEKS: dict[str, Any] = {
+    **_KEY,
+    "week": pl.Date,
+    "histogram": pl.List(pl.Int64),
+    "scores": pl.Int64,
+    "sum": pl.Float64,
 }
 DRIFT_SCHEMA = {
     **_KEY,
@@ -170,6 +189,7 @@ def scores(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     Versions and segment values are categorical: a refresh keeps this for every case.
     """
     return joined.paired.filter(pl.col("score").is_not_null()).select(
+        "case_id",  # for a daily refresh to replace a changed case's row
         *(pl.col(c).cast(pl.Categorical) for c in ("model_version", *point.segment_columns)),
         "score",
         week=pl.col("_day").dt.truncate("1w"),
@@ -177,59 +197,190 @@ def scores(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
 
 
 def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
-    """The drift table from `scores` (of all the cases).
+    """The drift table from `scores` (of all the cases)."""
+    return drift_table(*drift_sums(scored, point))
+
+
+def drift_sums(scored: pl.DataFrame, point: DecisionPoint) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What the drift table is computed from: per (version, segment, value), its reference (the
+    bin edges, the shares of its scores in each bin, their count and mean); per group and week,
+    the week's scores counted in those bins, and their count and sum (DRIFT_GROUPS, DRIFT_WEEKS).
 
     Each score is binned once, on its group's reference quantiles; a week's window is then a
-    difference of cumulative histograms, so the cost grows with the scores, not weeks x scores.
+    difference of cumulative histograms (drift_table), so the cost grows with the scores, not
+    weeks x scores.
     """
+    references: list[dict[str, object]] = []
+    weeks: list[dict[str, object]] = []
+    for key, frame in _score_groups(scored, point):
+        week = frame["week"].to_physical().to_numpy()
+        starts = np.r_[True, week[1:] != week[:-1]]
+        week_index = np.cumsum(starts) - 1
+        score = frame["score"].to_numpy()
+        reference = _reference(score[week_index < REFERENCE_WEEKS])
+        references.append({**key, **reference})
+        weeks += _week_sums(
+            key, frame["week"].filter(pl.Series(starts)).to_list(), week_index, score, reference
+        )
+    return (
+        pl.DataFrame(references, schema=DRIFT_GROUPS),
+        pl.DataFrame(weeks, schema=DRIFT_WEEKS),
+    )
+
+
+def drift_update(
+    groups: pl.DataFrame,
+    weeks: pl.DataFrame,
+    changed: list[date],
+    changed_scores: pl.DataFrame,
+    every_score: Callable[[], pl.DataFrame],
+    point: DecisionPoint,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """drift_sums after the scores of the weeks `changed` became `changed_scores` (the rows of
+    those weeks, of every case): those weeks are counted again on each group's reference bins. A
+    group whose reference weeks (its first REFERENCE_WEEKS) changed, or a new group, is computed
+    again from `every_score()`. Equal to drift_sums over every score, to the last bit.
+    """
+    known = {tuple(r[:3]): r for r in groups.iter_rows()}
+    fresh: list[dict[str, object]] = []
+    again: set[tuple[str, ...]] = set()
+    for key, frame in _score_groups(changed_scores, point):
+        name = tuple(key.values())
+        if name not in known:
+            again.add(name)
+            continue
+        reference = dict(zip(groups.columns[3:], known[name][3:], strict=True))
+        week = frame["week"].to_physical().to_numpy()
+        starts = np.r_[True, week[1:] != week[:-1]]
+        fresh += _week_sums(
+            key,
+            frame["week"].filter(pl.Series(starts)).to_list(),
+            np.cumsum(starts) - 1,
+            frame["score"].to_numpy(),
+            reference,
+        )
+    kept = weeks.filter(~pl.col("week").is_in(changed))
+    updated = pl.concat([kept, pl.DataFrame(fresh, schema=DRIFT_WEEKS)]).sort(*GROUP, "week")
+    # a group's reference is its first weeks: where they (or what they hold) changed, it changes
+    for frame in (weeks, updated):
+        first = frame.group_by(GROUP, maintain_order=True).head(REFERENCE_WEEKS)
+        touched = first.filter(pl.col("week").is_in(changed)).select(GROUP).unique()
+        again |= set(touched.iter_rows())
+    again &= set(updated.select(GROUP).unique().iter_rows()) | {k for k in again if k not in known}
+    if again:
+        wanted = pl.DataFrame(list(again), schema=dict.fromkeys(GROUP, pl.String), orient="row")
+        redone_groups, redone_weeks = drift_sums(every_score(), point)
+        redone_groups = redone_groups.join(wanted, on=GROUP, how="semi")
+        redone_weeks = redone_weeks.join(wanted, on=GROUP, how="semi")
+        groups = pl.concat([groups.join(wanted, on=GROUP, how="anti"), redone_groups])
+        updated = pl.concat([updated.join(wanted, on=GROUP, how="anti"), redone_weeks])
+    # a group left with no score at all is gone
+    present = updated.select(GROUP).unique()
+    groups = groups.join(present, on=GROUP, how="semi")
+    return groups.sort(GROUP), updated.sort(*GROUP, "week")
+
+
+def drift_table(groups: pl.DataFrame, weeks: pl.DataFrame) -> pl.DataFrame:
+    """The drift table from drift_sums (or drift_update)."""
     rows: list[dict[str, object]] = []
-    # sorted once by week and score: each group's rows keep that order (partition_by keeps the
-    # rows' order), so its weeks are runs and its float sums come out the same on every refresh
+    by_group = {
+        k: f
+        for k, f in weeks.sort(*GROUP, "week")
+        .partition_by(GROUP, as_dict=True, maintain_order=True)
+        .items()
+    }
+    for reference in groups.iter_rows(named=True):
+        key = {k: reference[k] for k in GROUP}
+        frame = by_group[tuple(key.values())]
+        histogram = np.array(frame["histogram"].to_list(), dtype=np.int64).reshape(frame.height, -1)
+        rows += _drift_rows(
+            key, frame["week"].to_list(), histogram, frame["sum"].to_numpy(), reference
+        )
+    return pl.DataFrame(rows, schema=DRIFT_SCHEMA).sort(*GROUP, "week")
+
+
+def _score_groups(
+    scored: pl.DataFrame, point: DecisionPoint
+) -> Iterator[tuple[dict[str, str], pl.DataFrame]]:
+    """Each (version, segment, value)'s scores, sorted by week and score.
+
+    Sorted once by week and score: each group's rows keep that order (partition_by keeps the
+    rows' order), so its weeks are runs and its float sums come out the same on every refresh.
+    """
     scored = scored.sort("week", "score")
     for segment in ("all", *point.segment_columns):
         by = ["model_version", *([segment] if segment != "all" else [])]
         for key, frame in scored.partition_by(by, maintain_order=True, as_dict=True).items():
             value = "all" if segment == "all" else "(none)" if key[1] is None else str(key[1])
-            week = frame["week"].to_physical().to_numpy()
-            starts = np.r_[True, week[1:] != week[:-1]]
-            rows += _drift_rows(
-                {"model_version": str(key[0]), "segment": segment, "segment_value": value},
-                frame["week"].filter(pl.Series(starts)).to_list(),
-                np.cumsum(starts) - 1,
-                frame["score"].to_numpy(),
-            )
-    return pl.DataFrame(rows, schema=DRIFT_SCHEMA).sort(*GROUP, "week")
+            yield {"model_version": str(key[0]), "segment": segment, "segment_value": value}, frame
 
 
-def _drift_rows(
-    key: dict[str, str], weeks: list[object], week_index: np.ndarray, score: np.ndarray
-) -> list[dict[str, object]]:
-    """The drift rows of one (version, segment value): weeks sorted, week_index into them.
-
-    The scores come sorted by week and score (drift_of), so float sums do not depend on the order
-    the cases were read in.
-    """
-    in_reference = week_index < REFERENCE_WEEKS
-    reference = score[in_reference]
+def _reference(reference: np.ndarray) -> dict[str, object]:
+    """A group's reference: the bin edges (its quantiles), its share of scores in each bin, and
+    the count and mean of its scores (`reference`: sorted by week and score)."""
     # deciles need volume: about ten reference scores a bin, else fewer bins (an empty bin alone
     # adds about 0.6 to PSI, which would be noise, not drift)
     bins = max(2, min(PSI_BINS, len(reference) // 10))
-    edges = np.quantile(reference, np.arange(1, bins) / bins) if len(reference) else np.array([])
-    cell = week_index * bins + np.searchsorted(edges, score)  # right-closed, as stats.psi
-    histogram = np.bincount(cell, minlength=len(weeks) * bins).reshape(len(weeks), bins)
+    edges = (
+        np.quantile(reference, np.arange(1, bins) / bins) if len(reference) else np.zeros(bins - 1)
+    )
     expected = np.bincount(np.searchsorted(edges, reference), minlength=bins) / max(
         len(reference), 1
     )
+    return {
+        "edges": edges.tolist(),
+        "expected": expected.tolist(),
+        "reference_scores": len(reference),
+        "reference_mean": float(reference.mean()) if len(reference) else float("nan"),
+    }
+
+
+def _week_sums(
+    key: dict[str, str],
+    weeks: list[object],
+    week_index: np.ndarray,
+    score: np.ndarray,
+    reference: dict[str, object],
+) -> list[dict[str, object]]:
+    """One group's weeks: its scores counted in the reference bins, their count and their sum
+    (`score` sorted by week and score, `week_index` into `weeks`)."""
+    edges = np.asarray(reference["edges"], dtype=np.float64)
+    bins = len(edges) + 1
+    cell = week_index * bins + np.searchsorted(edges, score)  # right-closed, as stats.psi
+    histogram = np.bincount(cell, minlength=len(weeks) * bins).reshape(len(weeks), bins)
     sums = np.bincount(week_index, weights=score, minlength=len(weeks))
+    return [
+        {
+            **key,
+            "week": start,
+            "histogram": histogram[i].tolist(),
+            "scores": int(histogram[i].sum()),
+            "sum": float(sums[i]),
+        }
+        for i, start in enumerate(weeks)
+    ]
+
+
+def _drift_rows(
+    key: dict[str, str],
+    weeks: list[object],
+    histogram: np.ndarray,
+    sums: np.ndarray,
+    reference: dict[str, Any],
+) -> list[dict[str, object]]:
+    """The drift rows of one (version, segment value), from its weeks' sums (weeks sorted)."""
+    bins = histogram.shape[1]
+    expected = np.asarray(reference["expected"], dtype=np.float64)
+    references = int(reference["reference_scores"])
     cumulative = np.vstack([np.zeros(bins), np.cumsum(histogram, axis=0)])
     cumulative_sums = np.concatenate([[0.0], np.cumsum(sums)])
-    reference_mean = float(reference.mean()) if len(reference) else float("nan")
+    reference_mean = float(reference["reference_mean"])
     rows = []
     for i, start in enumerate(weeks):
         first = max(0, i - WINDOW_WEEKS + 1)
         window = cumulative[i + 1] - cumulative[first]
         n = int(window.sum())
-        enough = n >= MIN_SCORES and len(reference) >= MIN_SCORES
+        enough = n >= MIN_SCORES and references >= MIN_SCORES
         this = int(histogram[i].sum())
         rows.append(
             {
@@ -237,14 +388,14 @@ def _drift_rows(
                 "week": start,
                 "scores": this,
                 "window_scores": n,
-                "reference_scores": len(reference),
+                "reference_scores": references,
                 "reference_until": weeks[min(REFERENCE_WEEKS, len(weeks)) - 1],
                 "in_reference": i < REFERENCE_WEEKS,
                 "psi": float(stats.psi_from_shares(expected, window / n)) if enough else None,
                 "psi_bins": bins if enough else None,
                 # what PSI reaches by chance alone at these volumes (its expectation under no
                 # drift, (bins - 1)(1/n_ref + 1/n_cur)): PSI means little until well above it
-                "psi_noise": (bins - 1) * (1 / len(reference) + 1 / n) if enough else None,
+                "psi_noise": (bins - 1) * (1 / references + 1 / n) if enough else None,
                 "mean_score": round(float(sums[i] / this), 12),
                 "mean_score_shift": round(
                     float((cumulative_sums[i + 1] - cumulative_sums[first]) / n - reference_mean),
@@ -264,6 +415,7 @@ def delay_days(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     """What delays reads of each resolved case: its segments, week of decision and days waited."""
     days = (pl.col("observed_at") - pl.col("decided_at")).dt.total_seconds() / 86400
     return joined.decided.filter(pl.col("observed_at").is_not_null()).select(
+        "case_id",  # for a daily refresh to replace a changed case's row
         *(pl.col(c).cast(pl.Categorical) for c in point.segment_columns),
         days=days,
         week=pl.col("_day").dt.truncate("1w"),

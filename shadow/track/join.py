@@ -117,26 +117,37 @@ _CHANGED_CASES = (
 )
 
 
+# `upto` when every load is read
+EVERY_LOAD = 2**62
+
+
 def read_records(
     store: Store,
     point: DecisionPoint,
     part: tuple[int, int] = (0, 1),
     *,
     changed_since: int | None = None,
+    upto: int | None = None,
 ) -> Records:
     """The records of record of the point's cases (one part of them), as DESIGN.md words them.
 
     DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
     into parts by a hash of the case id so that memory stays bounded). With `changed_since` (a
     load id), only the cases with a row in a later load are read, all in one part: the records a
-    refresh after that load can find changed (every other case's are as they were).
+    refresh after that load can find changed (every other case's are as they were). With `upto`
+    (a load id), the logs are read as they stood after that load: what an earlier refresh read.
     """
     from shadow import sql
 
     segments = list(point.segment_columns)
     # the segments' shape for json_transform; {"_": ...} when the point has none (dropped later)
     shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
-    params = {"point": point.point_id, "part": part[0], "parts": part[1]}
+    params = {
+        "point": point.point_id,
+        "part": part[0],
+        "parts": part[1],
+        "upto": EVERY_LOAD if upto is None else upto,
+    }
     if changed_since is None:
         store.execute(_PART_OF_THE_CASES)
     else:

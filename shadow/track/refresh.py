@@ -1,8 +1,12 @@
 """`shadow refresh`: compute the whole track record and publish it for readers.
 
 The store is opened read-only while the logs are joined (a part of the cases at a time, see
-gather); the rest is computed with the store closed, then published atomically beside it
+gathered.gather); the rest is computed with the store closed, then published atomically beside it
 (shadow.snapshot), where the app and the reports read it without ever holding the store.
+
+Each refresh leaves its state beside the store (shadow.track.state); after a day's loads the next
+reads again only the cases they changed (shadow.track.daily), with the same numbers as a refresh
+that reads everything (`force`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -34,19 +38,17 @@ from shadow.snapshot import (
     shadow_version,
 )
 from shadow.store import Store
-from shadow.track import counts, health
-from shadow.track.confusion import LABELS, confusion_counts, confusion_of
+from shadow.track import counts, daily, health, state
+from shadow.track.confusion import LABELS, confusion_of
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.gates import gates
-from shadow.track.join import parts_of, read_joined
+from shadow.track.gathered import CASES_PER_PART, Gathered, gather, week_of
+from shadow.track.join import GROUP, parts_of
 from shadow.track.numbers import numbers
-from shadow.track.sequences import sequences_of, stream
+from shadow.track.sequences import sequences_and_states
 from shadow.track.watch import stages
 
 Step = Callable[[str], None]
-# How many cases are joined at a time: bounds the memory a refresh needs (about 1.5 GB a part at
-# 2M cases), whatever the size of the store.
-CASES_PER_PART = 2_000_000
 # The tables computed per decision point (each gets a point_id column when published).
 TABLES = (
     "numbers",
@@ -84,6 +86,9 @@ class RefreshSummary:
     seconds: float
     # nothing a refresh reads had changed since the published snapshot: it was left as it was
     unchanged: bool = False
+    # a daily refresh: how many cases the loads since the last refresh changed (None: every case
+    # was read)
+    changed_cases: int | None = None
 
 
 def refresh(
@@ -103,7 +108,7 @@ def refresh(
     started = time.perf_counter()
     say = step or (lambda _: None)
     # what each part keeps of its cases waits in files beside the store, not in memory
-    with spill_folder(Path(db)) as folder:
+    with spill_folder(Path(db)) as folder, state.locked(db) as kept:
         with Store.open(db, read_only=True, wait=wait) as store:
             points = list_points(store)
             loads = store.frame(sql.read("track", "loads"))
@@ -111,44 +116,77 @@ def refresh(
             signoffs = store.frame(sql.read("track", "signoffs"))
             versions = dict(store.rows(sql.read("track", "policy_versions")))
             point_table = _points(points)
-            inputs = _inputs_hash(point_table, loads, signoffs, versions)
+            code = _code_digest()
+            inputs = _inputs_hash(point_table, loads, signoffs, versions, code)
             standing = None if force else _standing(db, inputs, points)
             if standing is not None:
                 return standing
-            gathered = {
-                p.point_id: gather(
-                    store, p, cases_per_part=cases_per_part, step=say, folder=folder / p.point_id
-                )
-                for p in points
-            }
+            last_load = None
+            if kept is not None:
+                last_load = None if force else daily.since(kept, loads, code, point_table)
+                if last_load is None:
+                    kept.reset()  # everything is read again: the state is made anew
+            gathered = {}
+            for p in points:
+                files = kept.point(p.point_id) if kept is not None else None
+                if files is not None and last_load is not None:
+                    say(f"reading the cases of {p.point_id} changed since the last refresh")
+                    gathered[p.point_id] = daily.update(
+                        store, p, files, last_load, parts_of(store, p, cases_per_part)[1]
+                    )
+                else:
+                    gathered[p.point_id] = gather(
+                        store,
+                        p,
+                        cases_per_part=cases_per_part,
+                        step=say,
+                        folder=folder / p.point_id,
+                        files=files,
+                    )
+        changed = (
+            sum(g.daily.cases for g in gathered.values() if g.daily is not None)
+            if last_load is not None
+            else None
+        )
         # the store is closed: everything from here on reads only what was gathered
-        tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
-        summaries = []
-        for point in points:
-            say(f"computing {point.point_id}")
-            computed = finish(
-                point,
-                gathered.pop(point.point_id),
-                signoffs=signoffs.filter(point_id=point.point_id),
-                policy_version=versions.get(point.point_id, 0),
-            )
-            for name, frame in computed.items():
-                if frame.width:
-                    tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
-            summaries.append(_summary(point, computed))
-    # a table no point has rows for is not published (readers treat it as "nothing yet")
-    published = {
-        name: pl.concat(frames, how="diagonal_relaxed") for name, frames in tables.items() if frames
-    }
-    published["points"] = point_table
-    published["loads"] = loads
-    published["signoffs"] = signoffs
-    # the data cut-off: the moment of the newest load the numbers include
-    cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
-    say("publishing")
-    meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
-    result = publish(db, published, meta)
-    return RefreshSummary(summaries, result, cut_off, time.perf_counter() - started)
+        try:
+            tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
+            summaries = []
+            for point in points:
+                say(f"computing {point.point_id}")
+                computed = finish(
+                    point,
+                    gathered.pop(point.point_id),
+                    signoffs=signoffs.filter(point_id=point.point_id),
+                    policy_version=versions.get(point.point_id, 0),
+                )
+                for name, frame in computed.items():
+                    if frame.width:
+                        tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+                summaries.append(_summary(point, computed))
+            # a table no point has rows for is not published (readers treat it as "nothing yet")
+            published = {
+                name: pl.concat(frames, how="diagonal_relaxed")
+                for name, frames in tables.items()
+                if frames
+            }
+            published["points"] = point_table
+            published["loads"] = loads
+            published["signoffs"] = signoffs
+            # the data cut-off: the moment of the newest load the numbers include
+            cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
+            say("publishing")
+            meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
+            result = publish(db, published, meta)
+            if kept is not None:
+                kept.commit(**daily.state_meta(code, loads, point_table))
+        except BaseException:
+            if kept is not None:
+                kept.abandon()  # what this refresh wrote of the state goes; the state stays
+            raise
+    return RefreshSummary(
+        summaries, result, cut_off, time.perf_counter() - started, changed_cases=changed
+    )
 
 
 def compute(
@@ -167,113 +205,6 @@ def compute(
         signoffs=signoffs,
         policy_version=policy_version,
     )
-
-
-class Kept:
-    """What the parts keep of their cases, by name: in files in `folder`, or in memory without one.
-
-    A 10M-case refresh keeps about 1 GB of it; in files, the memory a refresh needs is that of one
-    part while joining and of one table while computing, whatever the size of the store.
-    """
-
-    def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder
-        self._parts: dict[str, list[pl.DataFrame | Path]] = {}
-
-    def add(self, name: str, frame: pl.DataFrame) -> None:
-        """Keep one part's `name`."""
-        parts = self._parts.setdefault(name, [])
-        if self.folder is None:
-            parts.append(frame)
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{name}-{len(parts)}.arrow"
-        frame.write_ipc(path)
-        parts.append(path)
-
-    def take(self, name: str) -> pl.DataFrame:
-        """Every part's `name` as one frame; the parts are forgotten (their files removed)."""
-        parts = self._parts.pop(name, [])
-        frames = [p if isinstance(p, pl.DataFrame) else pl.read_ipc(p) for p in parts]
-        for p in parts:
-            if isinstance(p, Path):
-                p.unlink()
-        return pl.concat(frames, rechunk=False)
-
-
-@dataclass
-class Gathered:
-    """What the numbers need of one point's cases, read from the store a part at a time.
-
-    The counts, calibration and confusion sums at their finest grain (they add up across parts);
-    of every case, only what the sequences, drift and delays read, and the disagreements (`kept`).
-    """
-
-    versions: list[str]
-    kept: Kept
-    counts: list[counts.Partial] = field(default_factory=list)
-    calibrations: list[pl.DataFrame] = field(default_factory=list)
-    confusions: list[pl.DataFrame] = field(default_factory=list)
-
-
-# The columns of a disagreement the case explorer shows (and the cell the filters use).
-DISAGREEMENT_COLUMNS = (
-    "case_id",
-    "model_version",
-    "model",
-    "predicted_at",
-    "predicted_label",
-    "score",
-    "explanation",
-    "decided_at",
-    "human_label",
-    "decided_by",
-    "actual_label",
-    "observed_at",
-    "cell",
-)
-
-
-def gather(
-    store: Store,
-    point: DecisionPoint,
-    *,
-    cases_per_part: int = CASES_PER_PART,
-    step: Step | None,
-    folder: Path | None = None,
-) -> Gathered:
-    """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need.
-
-    With a `folder`, what is kept of each case is written there part by part (see Kept).
-    """
-    say = step or (lambda _: None)
-    parts, versions = parts_of(store, point, cases_per_part)
-    costs = point.readiness().costs
-    out = Gathered(versions, Kept(folder))
-    for part in range(parts):
-        say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
-        joined = read_joined(store, point, (part, parts), versions).cached()
-        out.counts.append(counts.partial(joined, point))
-        out.calibrations.append(health.calibration_sums(joined, point))
-        out.confusions.append(confusion_counts(joined, point))
-        frames = pl.collect_all(
-            [
-                stream(joined, point, costs),
-                health.scores(joined, point),
-                health.delay_days(joined, point),
-                # the case explorer shows disagreements: publish those (a few percent of all
-                # cases), with their explanations, and not every paired case
-                joined.paired.filter(~pl.col("agree")).select(
-                    *DISAGREEMENT_COLUMNS, *point.segment_columns
-                ),
-            ]
-        )
-        for name, frame in zip(
-            ("streams", "scores", "delays", "disagreements"), frames, strict=True
-        ):
-            out.kept.add(name, frame)
-        del joined, frames
-    return out
 
 
 @contextmanager
@@ -314,31 +245,26 @@ def finish(
     signoffs: pl.DataFrame | None = None,
     policy_version: int = 0,
 ) -> dict[str, pl.DataFrame]:
-    """Every table of one decision point from what was gathered (the store need not be open)."""
+    """Every table of one decision point from what was gathered (the store need not be open).
+
+    With `gathered.files`, what the next refresh goes on from is left there (shadow.track.state).
+    """
     g = gathered
     segments = list(point.segment_columns)
-    versions = g.versions
     policy = point.readiness()
     # "evidence needed" in the briefing is for the first stage after shadow, at DEFAULT_ALPHA
     first_gate = policy.gates[policy.stages[1]] if len(policy.stages) > 1 else None
     floor = first_gate.accuracy_floor if first_gate else DEFAULT_FLOOR
     margin = first_gate.margin if first_gate else DEFAULT_MARGIN
-    table = numbers(
-        counts.rollup(counts.combine(g.counts, point), versions, point).collect(), point
-    )
+    finest = counts.combine(g.counts, point)
+    table = numbers(counts.rollup(finest, g.versions, point).collect(), point)
     alpha = policy.alpha(_segments_judged(table))
-    sequence = sequences_of(
-        g.kept.take("streams"),
-        point,
-        floor=floor,
-        alpha=DEFAULT_ALPHA,
-        gate_alpha=alpha,
-        costs=policy.costs,
-    )
-    calibration = health.calibration_of(
-        counts.sum_parts(g.calibrations, ["model_version", *segments, "bin"]), point
-    )
-    drift = health.drift_of(g.kept.take("scores"), point)
+    sequence, states = _sequences(point, g, floor=floor, gate_alpha=alpha, costs=policy.costs)
+    calibration_sums = counts.sum_parts(g.calibrations, ["model_version", *segments, "bin"])
+    calibration = health.calibration_of(calibration_sums, point)
+    confusion_sums = counts.sum_parts(g.confusions, [*LABELS, *segments])
+    drift = _drift(point, g)
+    delays = _delays(point, g)
     verdicts = gates(
         policy,
         table,
@@ -357,21 +283,111 @@ def finish(
     )
     if verdicts.width:
         verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
-    disagreed = g.kept.take("disagreements").with_columns(
-        segments=pl.struct(segments).struct.json_encode() if segments else pl.lit("{}")
-    )
+    disagreed = _every_case(point, g, "disagreements")
+    if g.files is not None:  # what the next refresh goes on from
+        for name, frame in (
+            ("counts_decided", finest.decided),
+            ("counts_by_version", finest.by_version),
+            ("calibration_sums", calibration_sums),
+            ("confusion_counts", confusion_sums),
+            ("sequences", sequence),
+            ("states", states),
+            ("delays", delays),
+        ):
+            g.files.put_table(name, frame)
+        g.files.entry["gate_alpha"] = alpha
     return {
         "numbers": table,
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
-        "disagreements": disagreed.drop(*segments).sort("decided_at", "case_id", "model_version"),
-        "confusion": confusion_of(counts.sum_parts(g.confusions, [*LABELS, *segments]), point),
+        "disagreements": disagreed.sort("decided_at", "case_id", "model_version"),
+        "confusion": confusion_of(confusion_sums, point),
         "calibration": calibration,
         "drift": drift,
-        "delays": health.delays_of(g.kept.take("delays"), point),
+        "delays": delays,
         "gates": verdicts,
         "stages": stage_table.with_columns(policy_version=pl.lit(policy_version)),
     }
+
+
+def _every_case(point: DecisionPoint, g: Gathered, name: str) -> pl.DataFrame:
+    """What was kept of every case as `name` (by a full refresh, kept in the state too)."""
+    if g.daily is not None:
+        return g.daily.files.read(name)
+    frame = g.kept.take(name)
+    if g.files is not None:
+        g.files.put_weeks(name, frame, week_of(name, point))
+    return frame
+
+
+def _sequences(
+    point: DecisionPoint,
+    g: Gathered,
+    *,
+    floor: float,
+    gate_alpha: float,
+    costs: dict[str, float] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The sequences and their states; a daily refresh goes on from the first day that changed."""
+    args = {"floor": floor, "alpha": DEFAULT_ALPHA, "gate_alpha": gate_alpha, "costs": costs}
+    d = g.daily
+    # (a gate error rate that changed, as segments gain evidence, changes every day's bounds)
+    if d is None or d.files.entry.get("gate_alpha") != gate_alpha:
+        return sequences_and_states(_every_case(point, g, "streams"), point, **args)  # type: ignore[arg-type]
+    table, states = d.files.table("sequences"), d.files.table("states")
+    start = d.matured_from
+    if start is None:
+        return table, states
+    monday = start - timedelta(days=start.weekday())
+    tail = d.files.read("streams", [w for w in d.files.weeks("streams") if w >= monday])
+    earlier = pl.col("as_of") < start
+    later, later_states = sequences_and_states(
+        tail.filter(pl.col("as_of") >= start),
+        point,
+        resume=states.filter(earlier),
+        **args,  # type: ignore[arg-type]
+    )
+    return (
+        pl.concat([table.filter(earlier), later]).sort(*GROUP, "as_of"),
+        pl.concat([states.filter(earlier), later_states]).sort(*GROUP, "as_of"),
+    )
+
+
+def _drift(point: DecisionPoint, g: Gathered) -> pl.DataFrame:
+    """The drift table; a daily refresh counts again the weeks whose scores changed."""
+    d = g.daily
+    if d is None:
+        groups, weeks = health.drift_sums(_every_case(point, g, "scores"), point)
+    else:
+        groups, weeks = d.files.table("drift_groups"), d.files.table("drift_weeks")
+        changed = d.weeks.get("scores", [])
+        if changed:
+            groups, weeks = health.drift_update(
+                groups,
+                weeks,
+                changed,
+                d.files.read("scores", changed),
+                lambda: d.files.read("scores"),
+                point,
+            )
+    if g.files is not None:
+        g.files.put_table("drift_groups", groups)
+        g.files.put_table("drift_weeks", weeks)
+    return health.drift_table(groups, weeks)
+
+
+def _delays(point: DecisionPoint, g: Gathered) -> pl.DataFrame:
+    """The delays table; a daily refresh computes again the weeks whose delays changed."""
+    if g.daily is None:
+        return health.delays_of(_every_case(point, g, "delays"), point)
+    weeks = g.daily.weeks.get("delays", [])
+    before = g.daily.files.table("delays")
+    if not weeks:
+        return before
+    fresh = health.delays_of(g.daily.files.read("delays", weeks), point)
+    return pl.concat([before.filter(~pl.col("week").is_in(weeks)), fresh]).sort(
+        "segment", "segment_value", "week"
+    )
 
 
 def _inputs_hash(
@@ -379,6 +395,7 @@ def _inputs_hash(
     loads: pl.DataFrame,
     signoffs: pl.DataFrame,
     policy_versions: dict[str, int],
+    code: str,
 ) -> str:
     """A fingerprint of everything the published numbers are computed from: every load (by id,
     file hash, rows and time), every sign-off, each point's definition and policy version, and
@@ -391,7 +408,7 @@ def _inputs_hash(
         "signoffs": signoffs.select("signoff_id", "snapshot_hash").sort("signoff_id").rows(),
         "points": points.to_dicts(),
         "policy_versions": sorted(policy_versions.items()),
-        "shadow": [shadow_version(), SNAPSHOT_FORMAT, _code_digest()],
+        "shadow": [shadow_version(), SNAPSHOT_FORMAT, code],
     }
     text = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

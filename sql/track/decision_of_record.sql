@@ -12,7 +12,7 @@ WITH decision AS (
         o.observed_at IS NULL OR d.decided_at < o.observed_at AS in_time
     FROM decisions AS d
     LEFT JOIN record_outcome AS o USING (case_id)
-    WHERE d.point_id = $point AND wanted(d.case_id, $part::UBIGINT, $parts::UBIGINT)
+    WHERE d.point_id = $point AND d.load_id <= $upto AND wanted(d.case_id, $part::UBIGINT, $parts::UBIGINT)
 )
 SELECT
     case_id,

@@ -3,7 +3,7 @@
 -- wanted(case_id, part, parts) says which cases this run reads (a temporary macro that
 -- join.read_records defines): a part of them by a hash of the case id, so that a large store is
 -- joined a part at a time in bounded memory (every case's rows fall in the same part); or the
--- cases that changed since a given load.
+-- cases that changed since a given load. $upto: the newest load read (the logs as they stood then).
 CREATE OR REPLACE TEMP TABLE record_outcome AS
 SELECT
     case_id,
@@ -11,5 +11,5 @@ SELECT
     arg_max(actual_label, observed_at) AS actual_label,
     count(*) AS outcome_rows
 FROM outcomes
-WHERE point_id = $point AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
+WHERE point_id = $point AND load_id <= $upto AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
 GROUP BY case_id;

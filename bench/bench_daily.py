@@ -12,7 +12,8 @@ bench/data/daily-<size>/. Then, in the same run:
   loaded with `shadow ingest` (three loads, timed together as "load"), then `refresh()` timed as
   "daily". A day brings about 30k cases across the three logs (--new, --late, --fixes):
   new cases decided and scored that day, outcomes for pending cases decided in the last 60 days
-  (late outcomes), and corrections of known outcomes from the last 90 days;
+  (late outcomes), and corrections of known outcomes observed in the last 30 days (--fix-days;
+  the sequences are computed again from the day the oldest corrected outcome had matured);
 * at the end, `refresh(force=True)` again: its content hash must equal the last daily refresh's
   (the same numbers, to the last bit, in every published table).
 
@@ -93,6 +94,7 @@ def day_logs(db: Path, day: int, folder: Path, args: argparse.Namespace) -> dict
     con.execute(f"SELECT setseed({(day % 97) / 100})")
     files = {log: folder / f"{log}-day{day:02d}.parquet" for log in LOGS}
     params = {"start": start, "day": day}
+    outcome_params = {**params, "fix_days": args.fix_days}
     # new cases: the segments of as many existing cases, decided during the day, scored an hour
     # before; the person and the model each say "inspect" for about a fifth of them
     con.execute(
@@ -120,7 +122,7 @@ def day_logs(db: Path, day: int, folder: Path, args: argparse.Namespace) -> dict
             score FROM new_cases) TO '{files["predictions"]}' (FORMAT parquet)"""
     )
     # late outcomes of pending cases decided in the last 60 days, and corrections of known
-    # outcomes of the last 90 days, all observed during the day
+    # outcomes observed in the last --fix-days days, all observed during the day
     con.execute(
         f"""COPY (
         WITH pending AS (
@@ -131,7 +133,7 @@ def day_logs(db: Path, day: int, folder: Path, args: argparse.Namespace) -> dict
         ),
         known AS (
             SELECT case_id, arg_max(actual_label, observed_at) AS actual FROM outcomes
-            WHERE observed_at >= $start - INTERVAL 90 DAY
+            WHERE observed_at >= $start - to_days($fix_days)
             GROUP BY case_id ORDER BY hash(case_id, $day) LIMIT {args.fixes}
         )
         SELECT case_id, $start + INTERVAL 13 HOUR AS observed_at,
@@ -142,7 +144,7 @@ def day_logs(db: Path, day: int, folder: Path, args: argparse.Namespace) -> dict
             CASE actual WHEN 'inspect' THEN 'no_inspect' ELSE 'inspect' END AS actual_label
         FROM known
         ) TO '{files["outcomes"]}' (FORMAT parquet)""",
-        params,
+        outcome_params,
     )
     con.close()
     return files
@@ -175,6 +177,12 @@ def main() -> int:
     parser.add_argument("--new", type=int, default=12_000, help="new cases a day")
     parser.add_argument("--late", type=int, default=15_000, help="late outcomes a day")
     parser.add_argument("--fixes", type=int, default=300, help="corrected outcomes a day")
+    parser.add_argument(
+        "--fix-days",
+        type=int,
+        default=30,
+        help="how far back the corrected outcomes were observed (the sequences go on from there)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -9,7 +9,9 @@ one, and no reader ever sees half a snapshot. A publish killed at any moment lea
 snapshot as it was and at most a temporary file, which the next publish removes.
 
 The meta carries a content hash of the tables (see shadow.hashing), so a reader, or a sign-off
-made later, can check that what it read is what was published.
+made later, can check that what it read is what was published. A big table can be published in
+weekly chunks, each hashed alone: a daily publish then copies the previous file and writes and
+hashes again only the weeks that changed (Reuse).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
@@ -34,12 +36,18 @@ import duckdb
 import polars as pl
 from polars.datatypes import DataTypeClass
 
-from shadow.errors import NotPublished, StoreError, disk_full, is_damage
-from shadow.hashing import content_hash, table_hash
+from shadow.errors import NotPublished, ShadowError, StoreError, disk_full, is_damage
+from shadow.hashing import (
+    chunk_hashes,
+    chunked_table_hash,
+    content_hash,
+    table_hash,
+    week_chunk,
+)
 
 SUFFIX = ".published.duckdb"
 # Bumped when the layout of the internal tables or the definition of the hash changes.
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 # Keys publish writes into the meta itself; the caller's meta may not use them.
 RESERVED_META = ("published_at", "shadow_version", "content_hash", "snapshot_format")
 # How long a reader retries while something holds the published file for writing. `publish` never
@@ -71,8 +79,23 @@ class PublishResult:
 # --- publishing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """What a publish may keep of the snapshot it replaces, if that is the one with
+    `content_hash`: of each chunked table named in `changed`, the rows and hashes of every week
+    not listed there (ISO dates of Mondays) stand; the rest is written and hashed anew."""
+
+    content_hash: str
+    changed: Mapping[str, Collection[str]]
+
+
 def publish(
-    db: Path | str, tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any] | None = None
+    db: Path | str,
+    tables: Mapping[str, pl.DataFrame],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    chunked: Mapping[str, str] | None = None,
+    reuse: Reuse | None = None,
 ) -> PublishResult:
     """Publish `tables` and `meta` as the snapshot of the store `db`, replacing the previous one.
 
@@ -80,9 +103,14 @@ def publish(
     row of whatever types its values have, plus published_at, shadow_version, content_hash and
     snapshot_format. Raises ValueError for a table name or meta key it cannot use, and TypeError
     for a column type that would not read back unchanged.
+
+    `chunked` names tables hashed a week at a time, by a time column (hashing.chunked_table_hash);
+    with `reuse`, the weeks of those tables that did not change are kept from the previous
+    snapshot's file (copied) instead of being written and hashed again.
     """
     meta = dict(meta or {})
-    _check(tables, meta)
+    chunked = dict(chunked or {})
+    _check(tables, meta, chunked)
     target = published_path(db)
     folder = target.parent
     if not folder.is_dir():
@@ -92,21 +120,24 @@ def publish(
         )
     published_at = datetime.now(UTC)
     meta.update(published_at=published_at, shadow_version=shadow_version())
-    # the tables are hashed on another thread while they are written (both mostly run outside
-    # Python's lock, in Polars, hashlib and DuckDB)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(lambda: {name: table_hash(f) for name, f in tables.items()})
+    with _publishing(folder):
+        _remove_temporaries(target)
+        standing = _standing_chunks(db, reuse, tables, chunked) if reuse else {}
+        # the tables are hashed on another thread while they are written (both mostly run
+        # outside Python's lock, in Polars, hashlib and DuckDB)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_hashes, tables, chunked, standing)
 
-        def hashed() -> dict[str, str]:
-            hashes = pending.result()
-            meta.update(content_hash=content_hash(hashes), snapshot_format=SNAPSHOT_FORMAT)
-            return hashes
+            def hashed() -> tuple[dict[str, str], pl.DataFrame]:
+                hashes, chunks = pending.result()
+                meta.update(content_hash=content_hash(hashes), snapshot_format=SNAPSHOT_FORMAT)
+                return hashes, chunks
 
-        with _publishing(folder):
-            _remove_temporaries(target)
             temp = folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
             try:
-                _write(temp, tables, hashed, meta)
+                if standing:  # what stands is in the previous file: start from a copy of it
+                    shutil.copyfile(target, temp)
+                _write(temp, tables, hashed, meta, chunked, standing)
                 _fsync(temp)
                 os.replace(temp, target)
                 _fsync(folder)
@@ -116,6 +147,12 @@ def publish(
                     f"Cannot publish beside {db}: {_first_line(e)}",
                     hint="the previous snapshot is unchanged; run `shadow refresh` again",
                 ) from e
+            except OSError as e:  # copying the previous snapshot
+                _remove(temp)
+                full = disk_full(str(e), target)
+                if full is None:
+                    raise
+                raise full from e
             except BaseException:
                 _remove(temp)
                 raise
@@ -125,6 +162,69 @@ def publish(
         rows={name: frame.height for name, frame in tables.items()},
         content_hash=meta["content_hash"],
     )
+
+
+# A chunked table's weeks: Monday -> (rows, table_hash of those rows)
+Chunks = dict[str, tuple[int, str]]
+
+
+def _hashes(
+    tables: Mapping[str, pl.DataFrame], chunked: Mapping[str, str], standing: dict[str, Chunks]
+) -> tuple[dict[str, str], pl.DataFrame]:
+    """Every table's hash, and the chunks of the chunked ones (those standing are not hashed)."""
+    hashes, rows = {}, []
+    for name, frame in tables.items():
+        column = chunked.get(name)
+        if column is None:
+            hashes[name] = table_hash(frame)
+            continue
+        kept = standing.get(name, {})
+        week = week_chunk(column, frame.schema[column])
+        fresh = frame.filter(~week.is_in([date.fromisoformat(w) for w in kept]))
+        chunks = kept | chunk_hashes(fresh, column)
+        hashes[name] = chunked_table_hash(frame.columns, chunks)
+        rows += [(name, date.fromisoformat(w), n, h) for w, (n, h) in chunks.items()]
+    return hashes, pl.DataFrame(rows, schema=_CHUNKS_SCHEMA, orient="row")
+
+
+def _standing_chunks(
+    db: Path | str, reuse: Reuse, tables: Mapping[str, pl.DataFrame], chunked: Mapping[str, str]
+) -> dict[str, Chunks]:
+    """The weeks of each chunked table that stand as the previous snapshot has them: only if that
+    snapshot is `reuse.content_hash`, of this format, with the same columns, and holds as many
+    rows of those weeks as the new table has."""
+    try:
+        with open_published(db) as previous:
+            if (previous.meta.get("content_hash"), previous.meta.get("snapshot_format")) != (
+                reuse.content_hash,
+                SNAPSHOT_FORMAT,
+            ):
+                return {}
+            chunks = previous.query("SELECT * FROM _chunks")
+            columns = previous.query("SELECT * FROM _columns ORDER BY position")
+    except (ShadowError, duckdb.Error):
+        return {}
+    standing: dict[str, Chunks] = {}
+    for name, column in chunked.items():
+        frame = tables.get(name)
+        if frame is None or name not in reuse.changed:
+            continue
+        same = columns.filter(table_name=name).drop("table_name").to_dicts() == [
+            {k: v for k, v in row.items() if k != "table_name"} for row in _column_rows(name, frame)
+        ]
+        changed = set(reuse.changed[name])
+        kept = {
+            week.isoformat(): (n, h)
+            for week, n, h in chunks.filter(table_name=name)
+            .select("week", "rows", "content_hash")
+            .iter_rows()
+            if week.isoformat() not in changed
+        }
+        week = week_chunk(column, frame.schema[column])
+        rows = frame.filter(week.is_in([date.fromisoformat(w) for w in kept])).height
+        if same and kept and rows == sum(n for n, _ in kept.values()):
+            standing[name] = kept
+    return standing
 
 
 def shadow_version() -> str:
@@ -137,7 +237,9 @@ def shadow_version() -> str:
         return "unknown"
 
 
-def _check(tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
+def _check(
+    tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any], chunked: Mapping[str, str]
+) -> None:
     for name, frame in tables.items():
         if not _NAME.match(name):
             raise ValueError(
@@ -148,6 +250,12 @@ def _check(tables: Mapping[str, pl.DataFrame], meta: Mapping[str, Any]) -> None:
             bad = _unpublishable(dtype)
             if bad:
                 raise TypeError(f"Cannot publish {name}.{column} ({dtype}): {bad}")
+    for name, column in chunked.items():
+        chunk = tables.get(name)
+        if chunk is not None and not (
+            isinstance(chunk.schema.get(column), pl.Datetime) and chunk[column].null_count() == 0
+        ):
+            raise ValueError(f"Cannot chunk {name} by {column}: not a time column without gaps")
     for key in meta:
         if key in RESERVED_META:
             raise ValueError(f"The meta key {key!r} is written by publish itself")
@@ -215,18 +323,40 @@ def _fsync(path: Path) -> None:
 def _write(
     temp: Path,
     tables: Mapping[str, pl.DataFrame],
-    hashed: Callable[[], Mapping[str, str]],
+    hashed: Callable[[], tuple[Mapping[str, str], pl.DataFrame]],
     meta: Mapping[str, Any],
+    chunked: Mapping[str, str],
+    standing: Mapping[str, Chunks],
 ) -> None:
-    """Write the tables, then (once `hashed` gives their hashes and completes the meta) the rest."""
+    """Write the tables, then (once `hashed` gives their hashes and completes the meta) the rest.
+
+    With `standing` chunks, `temp` is a copy of the previous snapshot: of those tables only the
+    other weeks' rows are replaced; everything else is written anew.
+    """
     con = duckdb.connect(str(temp))
     try:
         con.execute("SET TimeZone = 'UTC'")
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall():
+            if name not in standing:
+                con.execute(f'DROP TABLE "{name}"')
         columns: list[dict[str, Any]] = []
         for name, frame in tables.items():
-            _create(con, name, frame)
+            if name in standing:
+                weeks = [date.fromisoformat(w) for w in standing[name]]
+                column = chunked[name]
+                con.execute(
+                    f"""DELETE FROM "{name}" WHERE NOT list_contains($weeks::DATE[],
+                        CAST(date_trunc('week', "{column}") AS DATE))""",
+                    {"weeks": weeks},
+                )
+                fresh = frame.filter(~week_chunk(column, frame.schema[column]).is_in(weeks))
+                _create(con, name, fresh, insert=True)
+            else:
+                _create(con, name, frame)
             columns += _column_rows(name, frame)
-        hashes = hashed()
+        hashes, chunks = hashed()
         meta_frame = pl.DataFrame({key: [value] for key, value in meta.items()})
         _create(con, "_meta", meta_frame)
         columns += _column_rows("_meta", meta_frame)
@@ -235,11 +365,18 @@ def _write(
                 "table_name": list(tables),
                 "rows": [frame.height for frame in tables.values()],
                 "content_hash": [hashes[name] for name in tables],
+                "chunked_by": [chunked.get(name) for name in tables],
             },
-            schema={"table_name": pl.String, "rows": pl.Int64, "content_hash": pl.String},
+            schema={
+                "table_name": pl.String,
+                "rows": pl.Int64,
+                "content_hash": pl.String,
+                "chunked_by": pl.String,
+            },
         )
         _create(con, "_tables", index)
         _create(con, "_columns", pl.DataFrame(columns, schema=_COLUMNS_SCHEMA))
+        _create(con, "_chunks", chunks)
         for name, frame in [*tables.items(), ("_meta", meta_frame)]:
             back = _restore(con.sql(f'SELECT * FROM "{name}" LIMIT 0').pl(), columns, name)
             if back.schema != frame.schema:
@@ -254,6 +391,12 @@ def _write(
         con.close()
 
 
+_CHUNKS_SCHEMA = {
+    "table_name": pl.String,
+    "week": pl.Date,
+    "rows": pl.Int64,
+    "content_hash": pl.String,
+}
 _COLUMNS_SCHEMA = {
     "table_name": pl.String,
     "column_name": pl.String,
@@ -278,10 +421,15 @@ def _column_rows(table: str, frame: pl.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _create(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
+def _create(
+    con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, *, insert: bool = False
+) -> None:
     try:
         con.register("_frame", frame)
-        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
+        if insert:  # into the table as it is (the same columns, in the same order)
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM _frame')
+        else:
+            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
     except duckdb.Error as e:
         if disk_full(str(e)) is not None:
             raise  # not the table's fault: publish says so, naming the file
@@ -318,9 +466,15 @@ class Published:
         self._con = con
         self.path = path
         self._columns = con.sql("SELECT * FROM _columns ORDER BY position").pl().to_dicts()
-        index = con.sql("SELECT table_name, rows, content_hash FROM _tables").pl()
+        index = con.sql("SELECT * FROM _tables").pl()
         self.table_hashes: dict[str, str] = dict(
             zip(index["table_name"], index["content_hash"], strict=True)
+        )
+        # a table hashed a week at a time names its time column
+        self._chunked: dict[str, str] = (
+            {t: c for t, c in zip(index["table_name"], index["chunked_by"], strict=True) if c}
+            if "chunked_by" in index.columns
+            else {}
         )
         meta = _restore(con.sql("SELECT * FROM _meta").pl(), self._columns, "_meta")
         self.meta: dict[str, Any] = meta.row(0, named=True)
@@ -346,7 +500,13 @@ class Published:
     def verify(self) -> None:
         """Read every table and check it against the content hash published with it."""
         for name in self.tables():
-            if table_hash(self.table(name)) != self.table_hashes[name]:
+            frame = self.table(name)
+            column = self._chunked.get(name)
+            if column is not None:
+                found = chunked_table_hash(frame.columns, chunk_hashes(frame, column))
+            else:
+                found = table_hash(frame)
+            if found != self.table_hashes[name]:
                 raise StoreError(
                     f"The table {name} in {self.path} does not match its content hash",
                     hint="the file was changed after it was published; " + _HINT,

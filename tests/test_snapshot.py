@@ -26,7 +26,7 @@ from polars.testing import assert_frame_equal
 from shadow.errors import NotPublished, StoreError
 from shadow.hashing import content_hash, table_hash
 from shadow.ingestion import ingest_into, plan_sources
-from shadow.snapshot import Published, open_published, publish, published_path
+from shadow.snapshot import Published, Reuse, open_published, publish, published_path
 from shadow.store import Store
 from tests.conftest import NOW
 
@@ -54,6 +54,71 @@ def numbers(version: int, rows: int = 1_000) -> dict[str, pl.DataFrame]:
 def leftovers(db: Path) -> list[str]:
     """Anything in the store's folder that a publish made and did not clean up."""
     return sorted(p.name for p in db.parent.iterdir() if p.name.startswith("."))
+
+
+# --- a big table published a week at a time ----------------------------------------------------
+
+
+def _cases(values: dict[str, list[str]]) -> pl.DataFrame:
+    """One row per case: week A's cases on 2026-01-05, week B's on 2026-01-12 (UTC)."""
+    days = {"A": datetime(2026, 1, 5, 9, tzinfo=UTC), "B": datetime(2026, 1, 12, 9, tzinfo=UTC)}
+    return pl.DataFrame(
+        [
+            (f"{week}{i}", days[week] + timedelta(hours=i), cell)
+            for week, cells in values.items()
+            for i, cell in enumerate(cells)
+        ],
+        schema={"case_id": pl.String, "decided_at": pl.Datetime("us", "UTC"), "cell": pl.String},
+        orient="row",
+    )
+
+
+def test_a_publish_keeps_the_weeks_that_did_not_change_from_the_previous_file(
+    tmp_path: Path,
+) -> None:
+    db, elsewhere = tmp_path / "a" / "shadow.duckdb", tmp_path / "b" / "shadow.duckdb"
+    db.parent.mkdir()
+    elsewhere.parent.mkdir()
+    chunked = {"cases": "decided_at"}
+    first = publish(
+        db, {"cases": _cases({"A": ["pending", "right"], "B": ["pending"]})}, chunked=chunked
+    )
+    # week B changed (the same number of rows): only it is written and hashed again
+    second = _cases({"A": ["pending", "right"], "B": ["wrong"]})
+    reused = publish(
+        db,
+        {"cases": second},
+        chunked=chunked,
+        reuse=Reuse(first.content_hash, {"cases": ["2026-01-12"]}),
+    )
+    fresh = publish(elsewhere, {"cases": second}, chunked=chunked)
+    assert reused.content_hash == fresh.content_hash != first.content_hash
+    with open_published(db) as snapshot:
+        snapshot.verify()
+        assert_frame_equal(snapshot.table("cases").sort("case_id"), second)
+        weeks = snapshot.query("SELECT week, rows FROM _chunks ORDER BY week").rows()
+    assert weeks == [(date(2026, 1, 5), 2), (date(2026, 1, 12), 1)]
+    # what stands is taken from the previous file, not from the new table: a caller that leaves
+    # a changed week out keeps its old rows (this is what makes a daily publish cheap)
+    lying = _cases({"A": ["wrong", "right"], "B": ["wrong"]})
+    publish(db, {"cases": lying}, chunked=chunked, reuse=Reuse(reused.content_hash, {"cases": []}))
+    with open_published(db) as snapshot:
+        assert snapshot.table("cases").sort("case_id")["cell"].to_list() == [
+            "pending",
+            "right",
+            "wrong",
+        ]
+    # a previous snapshot other than the one named, or a week said to stand that now has another
+    # number of rows: everything is written again
+    current = publish(db, {"cases": second}, chunked=chunked).content_hash
+    for name, cells in (("not-this-one", ["wrong", "right"]), (None, ["wrong", "right", "right"])):
+        grown = _cases({"A": cells, "B": ["wrong"]})
+        reuse = Reuse(name or current, {"cases": []})
+        current = publish(db, {"cases": grown}, chunked=chunked, reuse=reuse).content_hash
+        with open_published(db) as snapshot:
+            snapshot.verify()
+            assert_frame_equal(snapshot.table("cases").sort("case_id"), grown)
+        assert current == publish(elsewhere, {"cases": grown}, chunked=chunked).content_hash
 
 
 # --- types and meta ----------------------------------------------------------------------------
@@ -113,7 +178,7 @@ def test_tables_and_meta_come_back_with_their_types(tmp_path: Path) -> None:
             "published_at": result.published_at,
             "shadow_version": "0.1.0",
             "content_hash": result.content_hash,
-            "snapshot_format": 1,
+            "snapshot_format": 2,
         }
         assert snap.meta["published_at"].utcoffset().total_seconds() == 0
         snap.verify()

@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from shadow.hashing import week_chunk
 from shadow.points import DecisionPoint
 from shadow.store import Store
 from shadow.track import counts, health
@@ -38,6 +39,8 @@ class Daily:
     cases: int  # how many cases had a row in a new load
     weeks: dict[str, list[date]] = field(default_factory=dict)  # per kept name, weeks rewritten
     matured_from: date | None = None  # the first day whose streams changed (None: none did)
+    # the weeks (UTC Mondays) of the published disagreements with a row that changed
+    chunks: set[str] = field(default_factory=set)
 
 
 def loads_fingerprint(loads: pl.DataFrame, upto: int | None = None) -> str:
@@ -140,6 +143,10 @@ def _rewrite_weeks(
             kept = files.read(name, [start]).filter(~pl.col("case_id").is_in(changed.implode()))
             files.replace_week(name, start, pl.concat([kept, new_rows]))
             rewritten.append(start)
+            if name == "disagreements":
+                for rows in (old_rows, new_rows):
+                    weeks = rows.select(week_chunk("decided_at", rows.schema["decided_at"]))
+                    daily.chunks |= {w.isoformat() for w in weeks.to_series()}
             if name == "streams":
                 first = pl.concat([old_rows["as_of"], new_rows["as_of"]]).min()
                 if daily.matured_from is None or first < daily.matured_from:  # type: ignore[operator]
@@ -154,10 +161,14 @@ def _same(a: pl.DataFrame, b: pl.DataFrame) -> bool:
     return a.sort(a.columns, nulls_last=True).equals(b.sort(b.columns, nulls_last=True))
 
 
-def state_meta(code: str, loads: pl.DataFrame, points: pl.DataFrame) -> dict[str, Any]:
-    """What the state records of the inputs it was computed from (see `since`)."""
+def state_meta(
+    code: str, loads: pl.DataFrame, points: pl.DataFrame, published: str
+) -> dict[str, Any]:
+    """What the state records of the inputs it was computed from (see `since`), and the content
+    hash of the snapshot it published (the next publish may keep what did not change of it)."""
     last = loads["load_id"].max() if loads.height else 0
     return {
+        "published": published,
         "code": code,
         "last_load": last,
         "loads": loads_fingerprint(loads, int(last)),  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from shadow.points import DecisionPoint, list_points
 from shadow.snapshot import (
     SNAPSHOT_FORMAT,
     PublishResult,
+    Reuse,
     open_published,
     publish,
     published_path,
@@ -49,6 +50,8 @@ from shadow.track.sequences import sequences_and_states
 from shadow.track.watch import stages
 
 Step = Callable[[str], None]
+# The big published table, hashed and written a week (of the decision) at a time (see Reuse).
+CHUNKED = {"disagreements": "decided_at"}
 # The tables computed per decision point (each gets a point_id column when published).
 TABLES = (
     "numbers",
@@ -143,11 +146,8 @@ def refresh(
                         folder=folder / p.point_id,
                         files=files,
                     )
-        changed = (
-            sum(g.daily.cases for g in gathered.values() if g.daily is not None)
-            if last_load is not None
-            else None
-        )
+        gathered_daily = [g.daily for g in gathered.values() if g.daily is not None]
+        changed = sum(d.cases for d in gathered_daily) if last_load is not None else None
         # the store is closed: everything from here on reads only what was gathered
         try:
             tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
@@ -177,9 +177,11 @@ def refresh(
             cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
             say("publishing")
             meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
-            result = publish(db, published, meta)
+            result = publish(
+                db, published, meta, chunked=CHUNKED, reuse=_reuse(kept, gathered_daily)
+            )
             if kept is not None:
-                kept.commit(**daily.state_meta(code, loads, point_table))
+                kept.commit(**daily.state_meta(code, loads, point_table, result.content_hash))
         except BaseException:
             if kept is not None:
                 kept.abandon()  # what this refresh wrote of the state goes; the state stays
@@ -187,6 +189,19 @@ def refresh(
     return RefreshSummary(
         summaries, result, cut_off, time.perf_counter() - started, changed_cases=changed
     )
+
+
+def _reuse(kept: state.TrackState | None, days: list[daily.Daily]) -> Reuse | None:
+    """What the publish may keep of the previous snapshot: after a daily refresh of every point,
+    the disagreements of the weeks no changed case is in."""
+    if (
+        kept is None
+        or kept.meta.get("published") is None
+        or len(days) != len(kept.meta.get("definitions", {}))
+    ):
+        return None
+    weeks = set().union(*(d.chunks for d in days))
+    return Reuse(kept.meta["published"], {"disagreements": weeks})
 
 
 def compute(

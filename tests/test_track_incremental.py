@@ -14,7 +14,7 @@ from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.join import read_records
+from shadow.track.join import read_changed, read_records
 from shadow.track.refresh import refresh
 
 POINT = "pump-inspection"
@@ -125,19 +125,26 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         touched = _daily_load(store)
         point = get_point(store, POINT)
         assert point is not None
-        changed = read_records(store, point, changed_since=since)
-        whole = read_records(store, point)
-    assert set(changed.cases["case_id"]) == touched
-    assert set(changed.predictions["case_id"]) <= touched
-    for got, full in ((changed.cases, whole.cases), (changed.predictions, whole.predictions)):
+        now, before, changed = read_changed(store, point, since)
+        whole, then = read_records(store, point), read_records(store, point, upto=since)
+    assert set(changed) == set(now.cases["case_id"]) == touched
+    assert set(now.predictions["case_id"]) <= touched
+    # as the logs stand now, and as they stood before the day's loads (the new cases had none)
+    for got, full in (
+        (now.cases, whole.cases),
+        (now.predictions, whole.predictions),
+        (before.cases, then.cases),
+        (before.predictions, then.predictions),
+    ):
         keys = [c for c in ("case_id", "model_version") if c in full.columns]
         expected = full.filter(pl.col("case_id").is_in(list(touched))).sort(keys)
         assert_frame_equal(got.sort(keys), expected, check_exact=True)
+    assert not set(before.cases["case_id"]) & {c for c in touched if c.startswith("NEW-")}
     # and nothing changed since the last load reads nothing
     with Store.open(db, read_only=True) as store:
         last = store.rows("SELECT max(load_id) FROM loads")[0][0]
-        nothing = read_records(store, point, changed_since=last)
-    assert nothing.cases.is_empty() and nothing.predictions.is_empty()
+        nothing, _, none = read_changed(store, point, last)
+    assert nothing.cases.is_empty() and nothing.predictions.is_empty() and none.is_empty()
 
 
 def _published(db: Path) -> dict[str, pl.DataFrame]:

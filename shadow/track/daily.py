@@ -27,7 +27,7 @@ from shadow.store import Store
 from shadow.track import counts, health
 from shadow.track.confusion import LABELS, confusion_counts
 from shadow.track.gathered import KEPT, Gathered, Kept, kept_frames, week_of
-from shadow.track.join import Joined, join_records, read_records
+from shadow.track.join import Joined, join_records, read_changed
 from shadow.track.state import PointFiles, TrackState
 
 
@@ -78,9 +78,7 @@ def update(
     store: Store, point: DecisionPoint, files: PointFiles, last_load: int, versions: list[str]
 ) -> Gathered:
     """Bring the point's state up to date with the loads after `last_load`: what finish needs."""
-    now = read_records(store, point, changed_since=last_load)
-    changed = store.frame("SELECT case_id FROM changed_cases")["case_id"]
-    before = read_records(store, point, changed_since=last_load, upto=last_load)
+    now, before, changed = read_changed(store, point, last_load)
     new = join_records(now, versions, point).cached()
     old = join_records(before, versions, point).cached()
     segments = list(point.segment_columns)

@@ -107,16 +107,15 @@ class Records:
 
 
 # Which cases a run of the records reads (the macro sql/track/*_of_record.sql call): a part of
-# them, by a hash of the case id; or those changed since a load (sql/track/changed_cases.sql).
+# them, by a hash of the case id; or all that the logs' rows hold (read_changed's).
 _PART_OF_THE_CASES = (
     "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS (parts = 1 OR hash(id) % parts = part)"
 )
-_CHANGED_CASES = (
-    "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS"
-    " (id IN (SELECT case_id FROM changed_cases))"
-)
-
-
+_EVERY_CASE = "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS true"
+# The rows the records are picked from (the table macros sql/track/*_of_record.sql read from): the
+# logs, or copies of only the changed cases' rows ({} = "changed_").
+LOGS = {"outcome": "outcomes", "decision": "decisions", "prediction": "predictions"}
+_ROWS = "CREATE OR REPLACE TEMP MACRO {}_rows() AS TABLE SELECT * FROM {}"
 # `upto` when every load is read
 EVERY_LOAD = 2**62
 
@@ -126,17 +125,54 @@ def read_records(
     point: DecisionPoint,
     part: tuple[int, int] = (0, 1),
     *,
-    changed_since: int | None = None,
     upto: int | None = None,
 ) -> Records:
     """The records of record of the point's cases (one part of them), as DESIGN.md words them.
 
     DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
-    into parts by a hash of the case id so that memory stays bounded). With `changed_since` (a
-    load id), only the cases with a row in a later load are read, all in one part: the records a
-    refresh after that load can find changed (every other case's are as they were). With `upto`
-    (a load id), the logs are read as they stood after that load: what an earlier refresh read.
+    into parts by a hash of the case id so that memory stays bounded). With `upto` (a load id),
+    the logs are read as they stood after that load: what an earlier refresh read.
     """
+    store.execute(_PART_OF_THE_CASES)
+    for name, log in LOGS.items():
+        store.execute(_ROWS.format(name, log))
+    return _records(store, point, part, upto)
+
+
+def read_changed(
+    store: Store, point: DecisionPoint, since: int
+) -> tuple[Records, Records, pl.Series]:
+    """The records of the point's cases with a row in a load after `since`, as the logs stand
+    now and as they stood after load `since`; and those cases' ids.
+
+    Every other case's records are as they were: a refresh after that load need read only these.
+    The changed cases' rows are copied out of the logs once, and both runs read the copies.
+    """
+    from shadow import sql
+
+    params = {"point": point.point_id, "since": since}
+    store.execute(sql.read("track", "changed_cases"), params)
+    for name, log in LOGS.items():
+        store.execute(
+            f"""CREATE OR REPLACE TEMP TABLE changed_{log} AS SELECT * FROM {log}
+            WHERE point_id = $point AND case_id IN (SELECT case_id FROM changed_cases)""",
+            {"point": point.point_id},
+        )
+        store.execute(_ROWS.format(name, f"changed_{log}"))
+    store.execute(_EVERY_CASE)
+    try:
+        now, before = _records(store, point), _records(store, point, upto=since)
+        changed = store.frame("SELECT case_id FROM changed_cases")["case_id"]
+    finally:
+        for log in LOGS.values():
+            store.execute(f"DROP TABLE IF EXISTS changed_{log}")
+    return now, before, changed
+
+
+def _records(
+    store: Store, point: DecisionPoint, part: tuple[int, int] = (0, 1), upto: int | None = None
+) -> Records:
+    """One run of sql/track/*_of_record.sql over the rows the macros give."""
     from shadow import sql
 
     segments = list(point.segment_columns)
@@ -148,14 +184,6 @@ def read_records(
         "parts": part[1],
         "upto": EVERY_LOAD if upto is None else upto,
     }
-    if changed_since is None:
-        store.execute(_PART_OF_THE_CASES)
-    else:
-        store.execute(
-            sql.read("track", "changed_cases"), {"point": point.point_id, "since": changed_since}
-        )
-        store.execute(_CHANGED_CASES)
-        params |= {"part": 0, "parts": 1}
     store.execute(sql.read("track", "outcome_of_record"), params)
     store.execute(sql.read("track", "decision_of_record"), params)
     cases = store.frame(sql.read("track", "decided"), {"segments": shape})

@@ -315,7 +315,11 @@ def finish(
         "numbers": table,
         "sequences": sequence,
         "evidence": evidence(table, sequence, floor=floor, margin=margin, alpha=DEFAULT_ALPHA),
-        "disagreements": disagreed.sort("decided_at", "case_id", "model_version"),
+        # in no published order (readers sort; a daily publish keeps the weeks that stand where
+        # they are), but in decision order when written whole
+        "disagreements": disagreed.sort("decided_at", "case_id", "model_version")
+        if g.daily is None
+        else disagreed,
         "confusion": confusion_of(confusion_sums, point),
         "calibration": calibration,
         "drift": drift,

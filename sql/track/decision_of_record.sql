@@ -10,9 +10,10 @@ WITH decision AS (
         d.decided_by,
         d.segments,
         o.observed_at IS NULL OR d.decided_at < o.observed_at AS in_time
-    FROM decisions AS d
+    FROM decision_rows() AS d
     LEFT JOIN record_outcome AS o USING (case_id)
-    WHERE d.point_id = $point AND d.load_id <= $upto AND wanted(d.case_id, $part::UBIGINT, $parts::UBIGINT)
+    WHERE d.point_id = $point AND d.load_id <= $upto
+        AND wanted(d.case_id, $part::UBIGINT, $parts::UBIGINT)
 )
 SELECT
     case_id,

@@ -3,13 +3,17 @@
 -- wanted(case_id, part, parts) says which cases this run reads (a temporary macro that
 -- join.read_records defines): a part of them by a hash of the case id, so that a large store is
 -- joined a part at a time in bounded memory (every case's rows fall in the same part); or the
--- cases that changed since a given load. $upto: the newest load read (the logs as they stood then).
+-- cases that changed since a given load. outcome_rows(), decision_rows() and prediction_rows()
+-- (temporary table macros, also join.read_records's) are the three logs, or only the rows of the
+-- cases that changed (read once for two runs). $upto: the newest load read (the logs as they
+-- stood after it).
 CREATE OR REPLACE TEMP TABLE record_outcome AS
 SELECT
     case_id,
     max(observed_at) AS observed_at,
     arg_max(actual_label, observed_at) AS actual_label,
     count(*) AS outcome_rows
-FROM outcomes
-WHERE point_id = $point AND load_id <= $upto AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
+FROM outcome_rows()
+WHERE point_id = $point AND load_id <= $upto
+    AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
 GROUP BY case_id;

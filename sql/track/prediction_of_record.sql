@@ -25,9 +25,10 @@ WITH ranked AS (
             (coalesce(p.predicted_at <= d.decided_at, false), p.predicted_at, coalesce(p.model, ''))
         ) AS r,
         arg_max(p.segments, p.predicted_at) FILTER (WHERE d.case_id IS NULL) AS segments
-    FROM predictions AS p
+    FROM prediction_rows() AS p
     LEFT JOIN record_decision AS d USING (case_id)
-    WHERE p.point_id = $point AND p.load_id <= $upto AND wanted(p.case_id, $part::UBIGINT, $parts::UBIGINT)
+    WHERE p.point_id = $point AND p.load_id <= $upto
+        AND wanted(p.case_id, $part::UBIGINT, $parts::UBIGINT)
         -- not the cases decided only after their outcome (neither paired nor undecided)
         AND (d.case_id IS NULL OR d.decision_rows > 0)
     GROUP BY p.case_id, p.model_version, d.case_id IS NOT NULL

@@ -576,6 +576,12 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, fo
     (no load, sign-off or point definition, the same Shadow), the published numbers stand and
     nothing is computed (--force computes them again).
 
+    Each refresh leaves what the next needs beside the store (<name>.track/, a cache). After
+    new loads, only the cases they touched are read again and the rest is taken from there,
+    with the same numbers as a refresh of every case: the daily refresh costs what the day
+    changed, not what the store holds. A new Shadow, a changed decision point or --force reads
+    every case; deleting <name>.track/ only costs that.
+
     \b
     Example:
         shadow refresh --db ops.duckdb
@@ -597,6 +603,7 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, fo
             json.dumps(
                 {
                     "unchanged": summary.unchanged,
+                    "changed_cases": summary.changed_cases,
                     "published": str(summary.published.path),
                     "content_hash": summary.published.content_hash,
                     "rows": summary.published.rows,
@@ -630,9 +637,15 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, fo
             " Use --force to compute them again."
         )
         return
+    read = (
+        "every case was read"
+        if summary.changed_cases is None
+        else f"{summary.changed_cases:,} cases changed since the last refresh were read again,"
+        " the rest taken from it"
+    )
     click.echo(
-        f"Published to {summary.published.path} in {summary.seconds:.1f} s; the app and reports"
-        " read it from now on."
+        f"Published to {summary.published.path} in {summary.seconds:.1f} s ({read}); the app and"
+        " reports read it from now on."
     )
 
 

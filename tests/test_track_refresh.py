@@ -152,9 +152,23 @@ def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:
     (point,) = summary["points"]
     assert (point["decided"], point["late_predictions"]) == (decided, late)
     assert Path(summary["published"]).name == "copy.published.duckdb"
+    assert summary["changed_cases"] is None  # the first refresh reads every case
     text = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--force"]).stdout
     assert f"pump-inspection: {decided:,} cases decided by people" in text
-    assert "Published to" in text
+    assert "Published to" in text and "(every case was read)" in text
+    # after a load, the next refresh reads again only the cases it touched, and says so
+    more = tmp_path / "more.csv"
+    more.write_text(
+        "case_id,decided_at,human_label,site\nNEW-1,2026-10-09 09:00,inspect,kiel\n"
+        "NEW-2,2026-10-09 10:00,no_inspect,kiel\n"
+    )
+    loaded = CliRunner().invoke(
+        cli, ["ingest", "decisions", str(more), "--point", "pump-inspection", "--db", str(db)]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    daily = CliRunner().invoke(cli, ["refresh", "--db", str(db)])
+    assert daily.exit_code == 0, daily.output
+    assert "2 cases changed since the last refresh were read again" in daily.stdout
 
 
 def test_nothing_published_yet_says_how_to_publish(tmp_path: Path) -> None:

@@ -10,7 +10,14 @@ Runs, in this order, each in its own process (which runs every measurement in a 
 * refresh   bench_refresh.py  `shadow refresh` (every number, published) against one plain DuckDB
                                query of the weekly x site counts and accuracies (it also makes the
                                kept store and snapshot the next two read);
+* daily     bench_daily.py    a month of daily loads, each followed by `shadow refresh`, against a
+                               full refresh of the same store (and the plain query); the last
+                               daily refresh must publish what a full one does;
+* lake      bench_lake.py     loading a Hive-partitioned Parquet lake and refreshing under a
+                               memory limit, against DuckDB reading the same lake (same limit);
 * report    bench_report.py   `shadow report` md/json/html against a plain read of the numbers;
+* logger    bench_logger.py   one ShadowLogger call in a service's thread against appending a dict
+                               to a list (the same at every size);
 * app       bench_app.py      every page, AppTest and a real browser, cold and warm, and the app's
                                memory, against the issue's targets (a page has no plain baseline).
 
@@ -36,7 +43,7 @@ sys.path.insert(0, str(HERE))
 from bench_ingest import machine  # noqa: E402
 
 RESULTS = HERE / "RESULTS.md"
-BENCHMARKS = ("loading", "scoring", "refresh", "report", "app")
+BENCHMARKS = ("loading", "scoring", "refresh", "daily", "lake", "report", "logger", "app")
 
 
 def command(name: str, size: str, repeat: int) -> list[str]:
@@ -46,7 +53,10 @@ def command(name: str, size: str, repeat: int) -> list[str]:
         "loading": ["bench_ingest.py", "--rows", size, *r],
         "scoring": ["bench_score.py", "--rows", size, "--models", "lr", *r],
         "refresh": ["bench_refresh.py", "--sizes", size, *r],
+        "daily": ["bench_daily.py", "--size", size, "--days", "30"],
+        "lake": ["bench_lake.py", "--sample", str(HERE / "data" / f"sample-{size}"), *r],
         "report": ["bench_report.py", "--size", size, *r],
+        "logger": ["bench_logger.py", "--calls", "100000"],
         "app": [
             "bench_app.py",
             "--published",

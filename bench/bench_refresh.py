@@ -228,7 +228,7 @@ def run_phases(db: Path) -> dict[str, Any]:
         setattr(r.health, name, timed(name, getattr(r.health, name)))
     join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
     # the state a refresh leaves for the next (shadow.track.state)
-    for name in ("put_weeks", "put_table"):
+    for name in ("add_weeks", "put_table"):
         setattr(state.PointFiles, name, timed("state (written)", getattr(state.PointFiles, name)))
     started = time.perf_counter()
     summary = r.refresh(db, force=True)

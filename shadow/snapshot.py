@@ -471,7 +471,7 @@ class Published:
             zip(index["table_name"], index["content_hash"], strict=True)
         )
         # a table hashed a week at a time names its time column
-        self._chunked: dict[str, str] = (
+        self.chunked_by: dict[str, str] = (
             {t: c for t, c in zip(index["table_name"], index["chunked_by"], strict=True) if c}
             if "chunked_by" in index.columns
             else {}
@@ -501,7 +501,7 @@ class Published:
         """Read every table and check it against the content hash published with it."""
         for name in self.tables():
             frame = self.table(name)
-            column = self._chunked.get(name)
+            column = self.chunked_by.get(name)
             if column is not None:
                 found = chunked_table_hash(frame.columns, chunk_hashes(frame, column))
             else:

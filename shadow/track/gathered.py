@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from shadow.errors import disk_full
 from shadow.points import DecisionPoint
 from shadow.store import Store
 from shadow.track import counts, health
@@ -83,6 +84,26 @@ class Kept:
         return pl.concat(frames, rechunk=False)
 
 
+class StateKept:
+    """What the parts keep of their cases, written straight into the state a refresh leaves for
+    the next one, a file per part and week (state.PointFiles): read back once, never copied."""
+
+    def __init__(self, files: PointFiles, point: DecisionPoint) -> None:
+        self.files = files
+        self.point = point
+
+    def add(self, name: str, frame: pl.DataFrame) -> None:
+        """Keep one part's `name`."""
+        self.files.add_weeks(name, frame, week_of(name, self.point))
+        if self.files.failed is not None:  # without it the numbers cannot be computed
+            e = self.files.failed
+            raise disk_full(str(e), self.files.folder) or e
+
+    def take(self, name: str) -> pl.DataFrame:
+        """Every part's `name` as one frame (in no particular row order)."""
+        return self.files.read(name)
+
+
 @dataclass
 class Gathered:
     """What the numbers need of one point's cases, read from the store a part at a time.
@@ -94,7 +115,7 @@ class Gathered:
     """
 
     versions: list[str]
-    kept: Kept
+    kept: Kept | StateKept
     counts: list[counts.Partial] = field(default_factory=list)
     calibrations: list[pl.DataFrame] = field(default_factory=list)
     confusions: list[pl.DataFrame] = field(default_factory=list)
@@ -143,12 +164,14 @@ def gather(
 ) -> Gathered:
     """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need.
 
-    With a `folder`, what is kept of each case is written there part by part (see Kept).
+    With `files`, what is kept of each case is written into the state part by part (StateKept);
+    else with a `folder`, there (see Kept).
     """
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
     costs = point.readiness().costs
-    out = Gathered(versions, Kept(folder), files=files)
+    kept_by = StateKept(files, point) if files is not None else Kept(folder)
+    out = Gathered(versions, kept_by, files=files)
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
         joined = read_joined(store, point, (part, parts), versions).cached()

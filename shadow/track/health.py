@@ -213,15 +213,11 @@ def drift_sums(scored: pl.DataFrame, point: DecisionPoint) -> tuple[pl.DataFrame
     references: list[dict[str, object]] = []
     weeks: list[dict[str, object]] = []
     for key, frame in _score_groups(scored, point):
-        week = frame["week"].to_physical().to_numpy()
-        starts = np.r_[True, week[1:] != week[:-1]]
-        week_index = np.cumsum(starts) - 1
+        present, week_index = _week_runs(frame)
         score = frame["score"].to_numpy()
         reference = _reference(score[week_index < REFERENCE_WEEKS])
         references.append({**key, **reference})
-        weeks += _week_sums(
-            key, frame["week"].filter(pl.Series(starts)).to_list(), week_index, score, reference
-        )
+        weeks += _week_sums(key, present, week_index, score, reference)
     return (
         pl.DataFrame(references, schema=DRIFT_GROUPS),
         pl.DataFrame(weeks, schema=DRIFT_WEEKS),
@@ -250,15 +246,8 @@ def drift_update(
             again.add(name)
             continue
         reference = dict(zip(groups.columns[3:], known[name][3:], strict=True))
-        week = frame["week"].to_physical().to_numpy()
-        starts = np.r_[True, week[1:] != week[:-1]]
-        fresh += _week_sums(
-            key,
-            frame["week"].filter(pl.Series(starts)).to_list(),
-            np.cumsum(starts) - 1,
-            frame["score"].to_numpy(),
-            reference,
-        )
+        present, week_index = _week_runs(frame)
+        fresh += _week_sums(key, present, week_index, frame["score"].to_numpy(), reference)
     kept = weeks.filter(~pl.col("week").is_in(changed))
     updated = pl.concat([kept, pl.DataFrame(fresh, schema=DRIFT_WEEKS)]).sort(*GROUP, "week")
     # a group's reference is its first weeks: where they (or what they hold) changed, it changes
@@ -266,7 +255,9 @@ def drift_update(
         first = frame.group_by(GROUP, maintain_order=True).head(REFERENCE_WEEKS)
         touched = first.filter(pl.col("week").is_in(changed)).select(GROUP).unique()
         again |= set(touched.iter_rows())
-    again &= set(updated.select(GROUP).unique().iter_rows()) | {k for k in again if k not in known}
+    # (a known group left with no score at all is simply gone, not computed again)
+    left = set(updated.select(GROUP).unique().iter_rows())
+    again = {k for k in again if k not in known or k in left}
     if again:
         wanted = pl.DataFrame(list(again), schema=dict.fromkeys(GROUP, pl.String), orient="row")
         redone_groups, redone_weeks = drift_sums(every_score(), point)
@@ -275,8 +266,7 @@ def drift_update(
         groups = pl.concat([groups.join(wanted, on=GROUP, how="anti"), redone_groups])
         updated = pl.concat([updated.join(wanted, on=GROUP, how="anti"), redone_weeks])
     # a group left with no score at all is gone
-    present = updated.select(GROUP).unique()
-    groups = groups.join(present, on=GROUP, how="semi")
+    groups = groups.join(updated.select(GROUP).unique(), on=GROUP, how="semi")
     return groups.sort(GROUP), updated.sort(*GROUP, "week")
 
 
@@ -313,6 +303,13 @@ def _score_groups(
         for key, frame in scored.partition_by(by, maintain_order=True, as_dict=True).items():
             value = "all" if segment == "all" else "(none)" if key[1] is None else str(key[1])
             yield {"model_version": str(key[0]), "segment": segment, "segment_value": value}, frame
+
+
+def _week_runs(frame: pl.DataFrame) -> tuple[list[object], np.ndarray]:
+    """A group's weeks (its rows sorted by week) and each row's index into them."""
+    week = frame["week"].to_physical().to_numpy()
+    starts = np.r_[True, week[1:] != week[:-1]]
+    return frame["week"].filter(pl.Series(starts)).to_list(), np.cumsum(starts) - 1
 
 
 def _reference(reference: np.ndarray) -> dict[str, object]:

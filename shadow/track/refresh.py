@@ -43,7 +43,7 @@ from shadow.track import counts, daily, health, state
 from shadow.track.confusion import LABELS, confusion_of
 from shadow.track.evidence import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MARGIN, evidence
 from shadow.track.gates import gates
-from shadow.track.gathered import CASES_PER_PART, Gathered, gather, week_of
+from shadow.track.gathered import CASES_PER_PART, Gathered, gather
 from shadow.track.join import GROUP, parts_of
 from shadow.track.numbers import numbers
 from shadow.track.sequences import sequences_and_states
@@ -298,7 +298,7 @@ def finish(
     )
     if verdicts.width:
         verdicts = verdicts.with_columns(policy_version=pl.lit(policy_version))
-    disagreed = _every_case(point, g, "disagreements")
+    disagreed = _every_case(g, "disagreements")
     if g.files is not None:  # what the next refresh goes on from
         for name, frame in (
             ("counts_decided", finest.decided),
@@ -329,14 +329,11 @@ def finish(
     }
 
 
-def _every_case(point: DecisionPoint, g: Gathered, name: str) -> pl.DataFrame:
-    """What was kept of every case as `name` (by a full refresh, kept in the state too)."""
+def _every_case(g: Gathered, name: str) -> pl.DataFrame:
+    """What was kept of every case as `name`."""
     if g.daily is not None:
         return g.daily.files.read(name)
-    frame = g.kept.take(name)
-    if g.files is not None:
-        g.files.put_weeks(name, frame, week_of(name, point))
-    return frame
+    return g.kept.take(name)
 
 
 def _sequences(
@@ -352,7 +349,7 @@ def _sequences(
     d = g.daily
     # (a gate error rate that changed, as segments gain evidence, changes every day's bounds)
     if d is None or d.files.entry.get("gate_alpha") != gate_alpha:
-        return sequences_and_states(_every_case(point, g, "streams"), point, **args)  # type: ignore[arg-type]
+        return sequences_and_states(_every_case(g, "streams"), point, **args)  # type: ignore[arg-type]
     table, states = d.files.table("sequences"), d.files.table("states")
     start = d.matured_from
     if start is None:
@@ -376,7 +373,7 @@ def _drift(point: DecisionPoint, g: Gathered) -> pl.DataFrame:
     """The drift table; a daily refresh counts again the weeks whose scores changed."""
     d = g.daily
     if d is None:
-        groups, weeks = health.drift_sums(_every_case(point, g, "scores"), point)
+        groups, weeks = health.drift_sums(_every_case(g, "scores"), point)
     else:
         groups, weeks = d.files.table("drift_groups"), d.files.table("drift_weeks")
         changed = d.weeks.get("scores", [])
@@ -398,7 +395,7 @@ def _drift(point: DecisionPoint, g: Gathered) -> pl.DataFrame:
 def _delays(point: DecisionPoint, g: Gathered) -> pl.DataFrame:
     """The delays table; a daily refresh computes again the weeks whose delays changed."""
     if g.daily is None:
-        return health.delays_of(_every_case(point, g, "delays"), point)
+        return health.delays_of(_every_case(g, "delays"), point)
     weeks = g.daily.weeks.get("delays", [])
     before = g.daily.files.table("delays")
     if not weeks:

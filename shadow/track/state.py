@@ -28,7 +28,7 @@ from typing import Any
 
 import polars as pl
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 SUFFIX = ".track"
 # What the numbers read of each case, kept a week per file, and the week each row belongs to.
 WEEKLY = ("streams", "scores", "delays", "disagreements")
@@ -66,7 +66,7 @@ class PointFiles:
         """Keep `frame` as the table `name`."""
         self.entry["tables"][name] = self._write(f"{name}-all", frame)
 
-    # --- tables kept a week per file ----------------------------------------------------------
+    # --- tables kept a week per file (or a few: a full refresh writes one per part) --------
 
     def weeks(self, name: str) -> list[date]:
         """The weeks `name` has rows in."""
@@ -76,28 +76,31 @@ class PointFiles:
         """The rows of `name` (of the given weeks only, or all), in no particular order."""
         files = self.entry["weeks"][name]
         wanted = self.weeks(name) if weeks is None else sorted(set(weeks))
-        paths = [self.folder / files[w.isoformat()] for w in wanted if w.isoformat() in files]
+        paths = [self.folder / p for w in wanted for p in files.get(w.isoformat(), [])]
         if not paths:
-            return pl.read_ipc(self.folder / files["schema"])
+            return pl.read_ipc(self.folder / files["schema"][0])
         # the files side by side (in no particular row order: every reader sorts or sums)
         return pl.scan_ipc(paths).collect()
 
-    def put_weeks(self, name: str, frame: pl.DataFrame, week: pl.Expr) -> None:
-        """Keep `frame` as every row of `name`, a file per `week` (a Date expression)."""
-        files = {"schema": self._write(f"{name}-schema", frame.clear())}
-        if frame.height:
-            keyed = frame.with_columns(week.alias("_state_week"))
-            for (start,), rows in keyed.partition_by("_state_week", as_dict=True).items():
-                files[start.isoformat()] = self._write(
-                    f"{name}-{start.isoformat()}", rows.drop("_state_week")
-                )
-        self.entry["weeks"][name] = files
+    def add_weeks(self, name: str, frame: pl.DataFrame, week: pl.Expr) -> None:
+        """Keep `frame`'s rows as rows of `name` too, a file per `week` (a Date expression)."""
+        files = self.entry["weeks"].setdefault(name, {})
+        if "schema" not in files:
+            files["schema"] = [self._write(f"{name}-schema", frame.clear())]
+        if not frame.height:
+            return
+        keys = frame.select(week).to_series()
+        for start in keys.unique().sort():
+            part = len(files.get(start.isoformat(), []))
+            rows = frame.filter(keys == start)
+            path = self._write(f"{name}-{start.isoformat()}-{part}", rows)
+            files.setdefault(start.isoformat(), []).append(path)
 
     def replace_week(self, name: str, start: date, rows: pl.DataFrame) -> None:
         """Keep `rows` as the rows of `name` in the week starting on `start`."""
         files = self.entry["weeks"][name]
         if rows.height:
-            files[start.isoformat()] = self._write(f"{name}-{start.isoformat()}", rows)
+            files[start.isoformat()] = [self._write(f"{name}-{start.isoformat()}", rows)]
         else:
             files.pop(start.isoformat(), None)
 
@@ -186,8 +189,8 @@ class TrackState:
             for name in entry.get("tables", {}).values():
                 yield f"{key}/{name}"
             for files in entry.get("weeks", {}).values():
-                for name in files.values():
-                    yield f"{key}/{name}"
+                for names in files.values():
+                    yield from (f"{key}/{name}" for name in names)
 
     def _complete(self) -> bool:
         return all((self.folder / name).is_file() for name in self._named())

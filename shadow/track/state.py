@@ -89,11 +89,10 @@ class PointFiles:
             files["schema"] = [self._write(f"{name}-schema", frame.clear())]
         if not frame.height:
             return
-        keys = frame.select(week).to_series()
-        for start in keys.unique().sort():
+        keyed = frame.with_columns(week.alias("_state_week"))
+        for (start,), rows in keyed.partition_by("_state_week", as_dict=True).items():
             part = len(files.get(start.isoformat(), []))
-            rows = frame.filter(keys == start)
-            path = self._write(f"{name}-{start.isoformat()}-{part}", rows)
+            path = self._write(f"{name}-{start.isoformat()}-{part}", rows.drop("_state_week"))
             files.setdefault(start.isoformat(), []).append(path)
 
     def replace_week(self, name: str, start: date, rows: pl.DataFrame) -> None:

@@ -166,10 +166,10 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
         parts.append(per_bin.join(per_group, on=GROUP).join(ece, on=GROUP))
     frame = pl.concat(parts)
     z = frame["_num"].to_numpy() / np.sqrt(frame["_var"].to_numpy())
-    from scipy.stats import norm
+    from scipy.special import ndtr
 
     frame = frame.with_columns(
-        spiegelhalter_z=pl.Series(z), spiegelhalter_p=pl.Series(2 * norm.sf(np.abs(z)))
+        spiegelhalter_z=pl.Series(z), spiegelhalter_p=pl.Series(2 * ndtr(-np.abs(z)))
     )
     return (
         frame.select(list(CALIBRATION_SCHEMA))

@@ -21,7 +21,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
+
+# scipy.stats costs every process that imports it about 0.7 s, more than a daily refresh's
+# whole computation of the numbers; what the refresh needs is in scipy.special (_norm_ppf,
+# _norm_sf, _binom_*, _chi2_sf below), and the rest of this module imports scipy.stats where used.
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -39,7 +43,28 @@ def _f(x: npt.ArrayLike) -> FloatArray:
 
 
 def _z(alpha: float) -> float:
-    return float(stats.norm.ppf(1 - alpha / 2))
+    return float(special.ndtri(1 - alpha / 2))  # the normal quantile, as stats.norm.ppf
+
+
+def _norm_sf(z: npt.ArrayLike) -> FloatArray:
+    """The normal upper tail, as stats.norm.sf."""
+    return np.asarray(special.ndtr(-np.asarray(z, dtype=np.float64)), dtype=np.float64)
+
+
+def _binom_half_cdf(k: FloatArray, n: FloatArray) -> FloatArray:
+    """P(X <= k) for X ~ Binomial(n, 1/2), as stats.binom.cdf (0 for k < 0, 1 for k >= n)."""
+    k = np.floor(k)
+    whole = np.nan_to_num(np.broadcast_to(n, np.shape(k)), nan=0.0).astype(np.int64)
+    inside = special.bdtr(np.clip(k, 0, whole).astype(np.int64), whole, 0.5)
+    return np.asarray(np.where(k < 0, 0.0, np.where(k >= n, 1.0, inside)), dtype=np.float64)
+
+
+def _binom_half_pmf(k: FloatArray, n: FloatArray) -> FloatArray:
+    """P(X = k) for X ~ Binomial(n, 1/2), as stats.binom.pmf: on the shorter tail, where a
+    difference of two neighbouring cdfs loses nothing."""
+    m = np.minimum(k, n - k)  # the distribution is symmetric
+    pmf = _binom_half_cdf(m, n) - _binom_half_cdf(m - 1, n)
+    return np.asarray(np.where((k < 0) | (k > n), 0.0, pmf), dtype=np.float64)
 
 
 def _nan_where(mask: npt.ArrayLike, *arrays: FloatArray) -> list[FloatArray]:
@@ -96,6 +121,8 @@ def wilson_lower_one_sided(k: npt.ArrayLike, n: npt.ArrayLike, alpha: float = 0.
 
 def clopper_pearson(k: npt.ArrayLike, n: npt.ArrayLike, alpha: float = 0.05) -> Interval:
     """Clopper-Pearson ("exact", statsmodels method="beta") interval (§1): coverage at least 1 - alpha."""
+    from scipy import stats
+
     k, n = _f(k), _f(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         low = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
@@ -232,7 +259,7 @@ def noninferiority_score_test(
     A fixed-n test: under daily looks use the anytime-valid PrPl-EB lower bound instead (§9.2 E3).
     """
     z = tango_statistic(b, c, n, -_f(margin))
-    return NonInferiority(z, np.asarray(stats.norm.sf(z), dtype=np.float64))
+    return NonInferiority(z, _norm_sf(z))
 
 
 class McNemar(NamedTuple):
@@ -255,13 +282,14 @@ def mcnemar(b: npt.ArrayLike, c: npt.ArrayLike) -> McNemar:
     total = b + c
     k = np.minimum(b, c)
     with np.errstate(divide="ignore", invalid="ignore"):
-        cdf = stats.binom.cdf(k, total, 0.5)
+        cdf = _binom_half_cdf(k, total)
         exact = np.minimum(1.0, 2 * cdf)
-        mid_p = 2 * cdf - stats.binom.pmf(k, total, 0.5)
-        chi = stats.chi2.sf((b - c) ** 2 / total, 1)
-        chi_cc = stats.chi2.sf((np.abs(b - c) - 1) ** 2 / total, 1)
-        one = stats.binom.sf(b - 1, total, 0.5)
-        one_mid = stats.binom.sf(b, total, 0.5) + stats.binom.pmf(b, total, 0.5) / 2
+        mid_p = 2 * cdf - _binom_half_pmf(k, total)
+        chi = special.chdtrc(1, (b - c) ** 2 / total)  # chi-squared upper tail, 1 df
+        chi_cc = special.chdtrc(1, (np.abs(b - c) - 1) ** 2 / total)
+        # P(X >= b) = P(X <= total - b) by symmetry, on the tail that keeps its digits
+        one = _binom_half_cdf(total - b, total)
+        one_mid = _binom_half_cdf(total - b - 1, total) + _binom_half_pmf(b, total) / 2
     return McNemar(*_nan_where(total == 0, exact, mid_p, chi, chi_cc, one, one_mid))
 
 
@@ -897,6 +925,8 @@ def evidence_needed_paired(
 
 def obrien_fleming_spending(t: npt.ArrayLike, alpha: float = 0.05) -> FloatArray:
     """Lan-DeMets O'Brien-Fleming-type cumulative alpha spent at information fraction t (§4.2)."""
+    from scipy import stats
+
     with np.errstate(divide="ignore"):
         return np.asarray(2 - 2 * stats.norm.cdf(_z(alpha) / np.sqrt(_f(t))), dtype=np.float64)
 
@@ -995,6 +1025,8 @@ def psi(
 
 def wasserstein(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
     """Wasserstein-1 distance in score units (§6.1), scipy's ``wasserstein_distance``; NaN if empty."""
+    from scipy import stats
+
     ref, cur = _f(reference).ravel(), _f(current).ravel()
     if ref.size == 0 or cur.size == 0:
         return float("nan")
@@ -1003,6 +1035,8 @@ def wasserstein(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
 
 def ks_statistic(reference: npt.ArrayLike, current: npt.ArrayLike) -> float:
     """Two-sample Kolmogorov-Smirnov statistic (§6.1), an effect size; its p-value is not used."""
+    from scipy import stats
+
     ref, cur = _f(reference).ravel(), _f(current).ravel()
     if ref.size == 0 or cur.size == 0:
         return float("nan")
@@ -1081,7 +1115,7 @@ def spiegelhalter(y: npt.ArrayLike, p: npt.ArrayLike) -> Spiegelhalter:
     if ys.size == 0 or var == 0:
         return Spiegelhalter(float("nan"), float("nan"))
     z = float(((ys - ps) * (1 - 2 * ps)).sum() / np.sqrt(var))
-    return Spiegelhalter(z, float(2 * stats.norm.sf(abs(z))))
+    return Spiegelhalter(z, float(2 * _norm_sf(abs(z))))
 
 
 def calibration_in_the_large(y: npt.ArrayLike, p: npt.ArrayLike) -> float:

@@ -46,7 +46,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_ingest import (  # noqa: E402  (bench/ is not a package)
@@ -58,9 +57,8 @@ from bench_ingest import (  # noqa: E402  (bench/ is not a package)
     snapshot,
     wait_for_quiet,
 )
+from bench_refresh import POINT_ID, POINT_TOML  # noqa: E402  (the sample's point, as there)
 
-POINT_TOML = ROOT / "sample_data" / "pump_inspection" / "point.toml"
-POINT_ID = "pump-inspection"
 LOGS = {"predictions": "predicted_at", "decisions": "decided_at", "outcomes": "observed_at"}
 
 

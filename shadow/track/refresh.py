@@ -149,59 +149,48 @@ def refresh(
         gathered_daily = [g.daily for g in gathered.values() if g.daily is not None]
         changed = sum(d.cases for d in gathered_daily) if last_load is not None else None
         # the store is closed: everything from here on reads only what was gathered
-        try:
-            tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
-            summaries = []
-            for point in points:
-                say(f"computing {point.point_id}")
-                computed = finish(
-                    point,
-                    gathered.pop(point.point_id),
-                    signoffs=signoffs.filter(point_id=point.point_id),
-                    policy_version=versions.get(point.point_id, 0),
-                )
-                for name, frame in computed.items():
-                    if frame.width:
-                        tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
-                summaries.append(_summary(point, computed))
-            # a table no point has rows for is not published (readers treat it as "nothing yet")
-            published = {
-                name: pl.concat(frames, how="diagonal_relaxed")
-                for name, frames in tables.items()
-                if frames
-            }
-            published["points"] = point_table
-            published["loads"] = loads
-            published["signoffs"] = signoffs
-            # the data cut-off: the moment of the newest load the numbers include
-            cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
-            say("publishing")
-            meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
-            result = publish(
-                db, published, meta, chunked=CHUNKED, reuse=_reuse(kept, gathered_daily)
+        tables: dict[str, list[pl.DataFrame]] = {name: [] for name in TABLES}
+        summaries = []
+        for point in points:
+            say(f"computing {point.point_id}")
+            computed = finish(
+                point,
+                gathered.pop(point.point_id),
+                signoffs=signoffs.filter(point_id=point.point_id),
+                policy_version=versions.get(point.point_id, 0),
             )
-            if kept is not None:
-                kept.commit(**daily.state_meta(code, loads, point_table, result.content_hash))
-        except BaseException:
-            if kept is not None:
-                kept.abandon()  # what this refresh wrote of the state goes; the state stays
-            raise
+            for name, frame in computed.items():
+                if frame.width:
+                    tables[name].append(frame.with_columns(point_id=pl.lit(point.point_id)))
+            summaries.append(_summary(point, computed))
+        # a table no point has rows for is not published (readers treat it as "nothing yet")
+        published = {
+            name: pl.concat(frames, how="diagonal_relaxed")
+            for name, frames in tables.items()
+            if frames
+        }
+        published["points"] = point_table
+        published["loads"] = loads
+        published["signoffs"] = signoffs
+        # the data cut-off: the moment of the newest load the numbers include
+        cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
+        say("publishing")
+        meta = {"data_cut_off": cut_off, "points": len(points), "inputs_hash": inputs}
+        reuse = _reuse(kept, gathered_daily) if last_load is not None else None
+        result = publish(db, published, meta, chunked=CHUNKED, reuse=reuse)
+        if kept is not None:
+            kept.commit(**daily.state_meta(code, loads, point_table, result.content_hash))
     return RefreshSummary(
         summaries, result, cut_off, time.perf_counter() - started, changed_cases=changed
     )
 
 
 def _reuse(kept: state.TrackState | None, days: list[daily.Daily]) -> Reuse | None:
-    """What the publish may keep of the previous snapshot: after a daily refresh of every point,
-    the disagreements of the weeks no changed case is in."""
-    if (
-        kept is None
-        or kept.meta.get("published") is None
-        or len(days) != len(kept.meta.get("definitions", {}))
-    ):
+    """What the publish may keep of the snapshot the state's refresh published, after a daily
+    refresh: the disagreements of the weeks no changed case is in."""
+    if kept is None or kept.meta.get("published") is None:
         return None
-    weeks = set().union(*(d.chunks for d in days))
-    return Reuse(kept.meta["published"], {"disagreements": weeks})
+    return Reuse(kept.meta["published"], {"disagreements": set().union(*(d.chunks for d in days))})
 
 
 def compute(
@@ -417,10 +406,7 @@ def _inputs_hash(
     file hash, rows and time), every sign-off, each point's definition and policy version, and
     the Shadow that computes them."""
     inputs = {
-        "loads": loads.select("load_id", "content_hash", "rows_accepted", "loaded_at")
-        .unique()
-        .sort("load_id")
-        .rows(),
+        "loads": daily.loads_fingerprint(loads),
         "signoffs": signoffs.select("signoff_id", "snapshot_hash").sort("signoff_id").rows(),
         "points": points.to_dicts(),
         "policy_versions": sorted(policy_versions.items()),

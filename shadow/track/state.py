@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -206,7 +205,8 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 @contextmanager
 def locked(db: Path | str) -> Iterator[TrackState | None]:
     """The state of `db`, held for this refresh alone; None while another refresh holds it (that
-    refresh keeps the state up to date; this one computes everything and leaves the state be)."""
+    refresh keeps the state up to date; this one computes everything and leaves the state be).
+    A refresh that fails leaves the state as it found it (TrackState.abandon)."""
     folder = state_path(db)
     try:
         folder.mkdir(exist_ok=True)
@@ -220,11 +220,11 @@ def locked(db: Path | str) -> Iterator[TrackState | None]:
         except BlockingIOError:
             yield None
             return
-        yield TrackState.open(db)
+        state = TrackState.open(db)
+        try:
+            yield state
+        except BaseException:
+            state.abandon()  # what this refresh wrote of the state goes; the state stays
+            raise
     finally:
         handle.close()
-
-
-def remove(db: Path | str) -> None:
-    """Delete the state of `db` (the next refresh computes everything)."""
-    shutil.rmtree(state_path(db), ignore_errors=True)

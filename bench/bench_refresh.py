@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,30 +107,39 @@ ORDER BY ALL
 # --- the data and the store (made once per size, not timed) ------------------------------------
 
 
-def data_dir(size: str) -> Path:
-    return DATA / f"sample-{size}"
+SAMPLE_WEEKS = 40  # the sample's weeks of shadow (sample_data/generate.py's default)
+SAMPLE_END = date(2026, 10, 12)  # the Monday after its last week; a longer sample starts earlier
 
 
-def store_path(size: str) -> Path:
-    return data_dir(size) / "store.duckdb"
+def data_dir(size: str, weeks: int = SAMPLE_WEEKS) -> Path:
+    return DATA / (f"sample-{size}" if weeks == SAMPLE_WEEKS else f"sample-{size}-{weeks}w")
 
 
-def ensure_store(size: str) -> Path:
-    """Generate the sample at this size and load it into a kept store, unless already done."""
-    folder, db = data_dir(size), store_path(size)
+def store_path(size: str, weeks: int = SAMPLE_WEEKS) -> Path:
+    return data_dir(size, weeks) / "store.duckdb"
+
+
+def ensure_store(size: str, weeks: int = SAMPLE_WEEKS) -> Path:
+    """Generate the sample at this size (its cases spread over `weeks` weeks of shadow) and load
+    it into a kept store, unless already done."""
+    folder, db = data_dir(size, weeks), store_path(size, weeks)
     python = sys.executable
     shadow = [str(Path(python).parent / "shadow")]  # the command of this interpreter's venv
     if db.exists():  # kept from an earlier run: bring its schema up to date
         subprocess.run([*shadow, "init", "--db", str(db)], check=True, capture_output=True)
         return db
     if not all((folder / f"{log}.parquet").exists() for log in LOGS):
-        print(f"generating the sample at {size} ...", file=sys.stderr, flush=True)
+        print(f"generating the sample at {size}, {weeks} weeks ...", file=sys.stderr, flush=True)
         subprocess.run(
             [
                 python,
                 str(ROOT / "sample_data" / "generate.py"),
                 "--cases",
                 str(SIZES[size]),
+                "--weeks",
+                str(weeks),
+                "--start",
+                str(SAMPLE_END - timedelta(weeks=weeks)),
                 "--out",
                 str(folder),
                 "--clean-parquet",

@@ -69,9 +69,18 @@ HERE = Path(__file__).resolve().parent
 POINT_ID = "pump-inspection"
 TIMEZONE = "Europe/Berlin"
 SHADOW_START = date(2026, 1, 5)  # a Monday: week 0 of the shadow
-SHADOW_WEEKS = 40
+SHADOW_WEEKS = 40  # the bundled sample's weeks of shadow (--weeks for another length)
 TRAINING_WEEKS = 26  # weeks of history before the shadow starts, used to train v1
 EXPORTED_AT = datetime(2026, 10, 16, 12, 0, tzinfo=UTC)  # the Friday after the last shadow week
+
+
+def exported_at(weeks: int, start: date = SHADOW_START) -> datetime:
+    """The export's moment: noon UTC on the Friday after the last of `weeks` shadow weeks."""
+    friday = start + timedelta(weeks=weeks, days=4)
+    return datetime(friday.year, friday.month, friday.day, 12, 0, tzinfo=UTC)
+
+
+assert exported_at(SHADOW_WEEKS) == EXPORTED_AT
 MODEL = "pump-risk"
 FEATURES = [
     "vibration_mm_s",
@@ -113,9 +122,17 @@ class World:
     cases: pl.DataFrame  # one row per shadowed asset-week
     upcoming: pl.DataFrame  # the week after the export: cases not decided yet
     history: pl.DataFrame  # one row per pre-shadow asset-week (for training)
+    weeks: int = SHADOW_WEEKS  # weeks of shadow in `cases`
+    start: date = SHADOW_START  # the Monday the shadow starts
+
+    @property
+    def exported_at(self) -> datetime:
+        return exported_at(self.weeks, self.start)
 
 
-def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
+def simulate(
+    seed: int = 7, pumps_per_site: int = 16, weeks: int = SHADOW_WEEKS, start: date = SHADOW_START
+) -> World:
     """Run the operation week by week; vectorised across pumps."""
     rng = np.random.default_rng(seed)
     site_names = list(SITES)
@@ -140,9 +157,9 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
     eng_noise = np.array([[e[1] for e in SITES[s][2]] for s in site_names])
     eng_bias = np.array([[e[2] for e in SITES[s][2]] for s in site_names])
 
-    weeks: list[pl.DataFrame] = []
-    for week in range(-TRAINING_WEEKS, SHADOW_WEEKS + 1):
-        monday = np.datetime64(SHADOW_START) + np.timedelta64(7 * week, "D")
+    week_frames: list[pl.DataFrame] = []
+    for week in range(-TRAINING_WEEKS, weeks + 1):
+        monday = np.datetime64(start) + np.timedelta64(7 * week, "D")
         season = np.sin(2 * np.pi * (week + 1) / 52)
         wear += rng.gamma(0.6, wear_rate / 0.6)
         # A defect starts with a hazard that grows with wear and stays until it is repaired.
@@ -184,7 +201,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
         )
         observed = rng.random(n) >= 0.03  # some outcomes are never recorded
         observed &= ~(selective_site & ~inspect)  # Dortmund records inspection findings only
-        weeks.append(
+        week_frames.append(
             pl.DataFrame(
                 {
                     "week": np.full(n, week),
@@ -215,7 +232,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
         corroded &= ~repaired
         since_service = np.where(repaired, 0.0, since_service + 7)
 
-    frame = pl.concat(weeks)
+    frame = pl.concat(week_frames)
     site_table = pl.DataFrame(
         {
             "site_i": np.arange(n_sites),
@@ -231,7 +248,7 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
             "decided_by": [name for names_ in eng_names for name in names_],
         }
     )
-    monday = pl.lit(SHADOW_START) + pl.duration(days=pl.col("week") * 7)
+    monday = pl.lit(start) + pl.duration(days=pl.col("week") * 7)
     frame = (
         frame.join(site_table, on="site_i")
         .join(names, on=["site_i", "engineer"])
@@ -280,9 +297,11 @@ def simulate(seed: int = 7, pumps_per_site: int = 16) -> World:
     ]
     frame = frame.select(keep)
     return World(
-        cases=frame.filter(pl.col("week").is_between(0, SHADOW_WEEKS - 1)),
-        upcoming=frame.filter(pl.col("week") == SHADOW_WEEKS),
+        cases=frame.filter(pl.col("week").is_between(0, weeks - 1)),
+        upcoming=frame.filter(pl.col("week") == weeks),
         history=frame.filter(pl.col("week") < 0),
+        weeks=weeks,
+        start=start,
     )
 
 
@@ -309,7 +328,7 @@ def train_models(world: World, seed: int = 7) -> dict[str, Any]:
             known = known.sample(200_000, seed=seed)
         return known
 
-    v1_data = known_by(world.history, SHADOW_START)
+    v1_data = known_by(world.history, world.start)
     v1 = make_pipeline(
         ColumnTransformer(
             [
@@ -319,7 +338,7 @@ def train_models(world: World, seed: int = 7) -> dict[str, Any]:
         ),
         LogisticRegression(max_iter=1000),
     ).fit(v1_data.select(FEATURES), v1_data["actual_label"])
-    v2_cutoff = SHADOW_START + timedelta(weeks=V2_FROM_WEEK - 1)
+    v2_cutoff = world.start + timedelta(weeks=V2_FROM_WEEK - 1)
     v2_data = known_by(pl.concat([world.history, world.cases]), v2_cutoff)
     v2 = HistGradientBoostingClassifier(
         categorical_features=["asset_class"], max_iter=150, learning_rate=0.08, random_state=seed
@@ -349,7 +368,7 @@ def predictions(world: World, models: dict[str, Any], seed: int = 7, top: int = 
         .dt.convert_time_zone("UTC")
     )
     out = []
-    for version, weeks in (("v1", (0, V1_UNTIL_WEEK)), ("v2", (V2_FROM_WEEK, SHADOW_WEEKS - 1))):
+    for version, weeks in (("v1", (0, V1_UNTIL_WEEK)), ("v2", (V2_FROM_WEEK, world.weeks - 1))):
         batch = cases.filter(pl.col("week").is_between(*weeks))
         scored = score_frame(
             models[version], batch, point=point, model_version=version, model_name=MODEL, top=top
@@ -382,7 +401,7 @@ def decision_rows(world: World, seed: int) -> tuple[pl.DataFrame, dict[str, Any]
     # Revisions before the outcome was known: the engineer changes their mind the next day.
     resolved_late = cases.filter(
         (pl.col("observed_at") > pl.col("decided_at") + pl.duration(days=3))
-        & (pl.col("observed_at") < pl.lit(EXPORTED_AT) - pl.duration(days=2))
+        & (pl.col("observed_at") < pl.lit(world.exported_at) - pl.duration(days=2))
     )
     picks = rng.choice(len(resolved_late), size=min(14, len(resolved_late)), replace=False)
     revised = resolved_late[np.sort(picks)]
@@ -402,7 +421,7 @@ def decision_rows(world: World, seed: int) -> tuple[pl.DataFrame, dict[str, Any]
 def outcome_rows(world: World, seed: int) -> tuple[pl.DataFrame, dict[str, Any]]:
     """The outcomes known at export time; a few first recorded wrongly and corrected later."""
     rng = np.random.default_rng(seed + 3)
-    exported = pl.lit(EXPORTED_AT)
+    exported = pl.lit(world.exported_at)
     known = world.cases.filter(pl.col("observed_at") < exported).select(
         "case_id", "observed_at", "actual_label"
     )
@@ -613,6 +632,8 @@ def build(
     *,
     seed: int = 7,
     pumps_per_site: int = 16,
+    weeks: int = SHADOW_WEEKS,
+    start: date = SHADOW_START,
     top: int = 3,
     clean_parquet: bool = False,
     with_model: bool = False,
@@ -620,10 +641,8 @@ def build(
 ) -> dict[str, Any]:
     """Simulate, train, score and export; returns the generator's record."""
     out.mkdir(parents=True, exist_ok=True)
-    progress(
-        f"Simulating {len(SITES)} sites x about {pumps_per_site} pumps x {SHADOW_WEEKS} weeks ..."
-    )
-    world = simulate(seed, pumps_per_site)
+    progress(f"Simulating {len(SITES)} sites x about {pumps_per_site} pumps x {weeks} weeks ...")
+    world = simulate(seed, pumps_per_site, weeks, start)
     progress(
         f"  {len(world.cases):,} shadowed cases; training the model on {len(world.history):,} earlier ones"
     )
@@ -640,20 +659,22 @@ def build(
         decisions.group_by("case_id").agg(pl.col("decided_at").min()), on="case_id"
     ).filter(pl.col("predicted_at") > pl.col("decided_at"))
     record: dict[str, Any] = {
-        "generated_by": f"python sample_data/generate.py --seed {seed} --pumps-per-site {pumps_per_site}",
+        "generated_by": f"python sample_data/generate.py --seed {seed} --pumps-per-site {pumps_per_site}"
+        + (f" --weeks {weeks}" if weeks != SHADOW_WEEKS else "")
+        + (f" --start {start}" if start != SHADOW_START else ""),
         "seed": seed,
-        "exported_at": EXPORTED_AT.isoformat(),
+        "exported_at": world.exported_at.isoformat(),
         "cases": len(world.cases),
         "stories": {
             "people_better_site": PEOPLE_BETTER_SITE,
             "drift": {
                 "site": DRIFT_SITE,
                 "from_week": DRIFT_WEEK,
-                "from_date": str(SHADOW_START + timedelta(weeks=DRIFT_WEEK)),
+                "from_date": str(world.start + timedelta(weeks=DRIFT_WEEK)),
             },
             "upgrade": {
-                "v2_from": str(SHADOW_START + timedelta(weeks=V2_FROM_WEEK)),
-                "v1_until": str(SHADOW_START + timedelta(weeks=V1_UNTIL_WEEK + 1)),
+                "v2_from": str(world.start + timedelta(weeks=V2_FROM_WEEK)),
+                "v1_until": str(world.start + timedelta(weeks=V1_UNTIL_WEEK + 1)),
             },
             "selective_labels_site": SELECTIVE_SITE,
             "late_predictions": {
@@ -703,6 +724,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pumps-per-site", type=int, default=16)
     parser.add_argument("--cases", type=int, help="about this many cases (sets --pumps-per-site)")
+    parser.add_argument(
+        "--weeks",
+        type=int,
+        default=SHADOW_WEEKS,
+        help="weeks of shadow (at least 26: v2 starts in week 24)",
+    )
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=SHADOW_START,
+        help=f"the Monday the shadow starts (default {SHADOW_START}); every log time must be past",
+    )
     parser.add_argument("--top", type=int, default=3, help="features per explanation (0: none)")
     parser.add_argument(
         "--with-model",
@@ -717,11 +750,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     pumps = args.pumps_per_site
     if args.cases:
-        pumps = max(1, round(args.cases / (len(SITES) * SHADOW_WEEKS)))
+        pumps = max(1, round(args.cases / (len(SITES) * args.weeks)))
+    if args.start.weekday() != 0:
+        parser.error(f"--start {args.start} is not a Monday")
+    if args.weeks < V1_UNTIL_WEEK + 1:
+        parser.error(
+            f"--weeks must be at least {V1_UNTIL_WEEK + 1}: the model upgrade's overlap ends in week {V1_UNTIL_WEEK}"
+        )
     record = build(
         args.out,
         seed=args.seed,
         pumps_per_site=pumps,
+        weeks=args.weeks,
+        start=args.start,
         top=args.top,
         clean_parquet=args.clean_parquet,
         with_model=args.with_model,

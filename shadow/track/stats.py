@@ -939,7 +939,7 @@ def pocock_spending(t: npt.ArrayLike, alpha: float = 0.05) -> FloatArray:
 # --- §6 Drift and decline ----------------------------------------------------------------------------
 
 
-_CUSUM_BLOCK = 4096
+_CUSUM_BLOCK = 4096  # the longest block; 64 the shortest (see bernoulli_cusum)
 
 
 def cusum_weights(p0: float, p1: float) -> tuple[float, float]:
@@ -976,8 +976,10 @@ def bernoulli_cusum(
     s = np.empty(w.shape, dtype=np.int64)
     alarms: list[int] = []
     # a block at a time, carrying S over: with C the cumulative weight since the block's start
-    # and S0 the statistic before it, S_t = C_t - min(-S0, min_{s<=t} C_s). The work grows with
-    # the cases, not with cases x alarms (each alarm restarts the chart inside its block).
+    # and S0 the statistic before it, S_t = C_t - min(-S0, min_{s<=t} C_s). An alarm restarts the
+    # chart, and the next block, after it. The blocks follow the gaps between alarms (twice the
+    # last gap, within 64.._CUSUM_BLOCK), so that a stream alarming every few dozen cases does not
+    # compute a long block per alarm: the work grows with the cases, not with cases x alarms.
     first, s0, block = 0, round(start / CUSUM_STEP), _CUSUM_BLOCK
     while first < w.size:
         c = np.cumsum(w[first : first + block])
@@ -988,8 +990,10 @@ def bernoulli_cusum(
         if hit.size:
             alarms.append(stop - 1)
             s0 = 0
+            block = min(max(2 * (stop - first), 64), _CUSUM_BLOCK)
         else:
             s0 = int(seg[-1])
+            block = min(2 * block, _CUSUM_BLOCK)
         first = stop
     return Cusum(s.astype(np.float64) * CUSUM_STEP, np.asarray(alarms, dtype=np.intp))
 

@@ -791,8 +791,7 @@ def _run_app(db: Path, port: int, address: str) -> None:
         )
     command = [
         sys.executable,
-        "-m",
-        "streamlit",
+        str(script.with_name("serve.py")),  # Streamlit's command, the pages' imports done early
         "run",
         str(script),
         "--server.address",

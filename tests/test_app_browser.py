@@ -66,10 +66,9 @@ def free_port() -> int:
 def serve(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the app on a free localhost port over `db`; wait until it answers its health check."""
     port = free_port()
-    command = [
+    command = [  # as `shadow app` serves it
         sys.executable,
-        "-m",
-        "streamlit",
+        str(ROOT / "app" / "serve.py"),
         "run",
         str(ROOT / "app" / "main.py"),
         "--server.headless",

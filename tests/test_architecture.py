@@ -50,6 +50,8 @@ APP_MAY_IMPORT = {
     "dataclasses",
     "typing",
     "__future__",
+    "threading",  # serve.py: the pages' imports done while the server starts
+    "importlib",
 }
 
 

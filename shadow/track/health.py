@@ -297,7 +297,8 @@ def _score_groups(
     Sorted once by week and score: each group's rows keep that order (partition_by keeps the
     rows' order), so its weeks are runs and its float sums come out the same on every refresh.
     """
-    scored = scored.sort("week", "score")
+    # (not the case ids a daily refresh keeps: sorting and splitting 10M strings costs 0.6 s)
+    scored = scored.select(pl.exclude("case_id")).sort("week", "score")
     for segment in ("all", *point.segment_columns):
         by = ["model_version", *([segment] if segment != "all" else [])]
         for key, frame in scored.partition_by(by, maintain_order=True, as_dict=True).items():

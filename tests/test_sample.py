@@ -10,6 +10,7 @@ import importlib.util
 import json
 import shutil
 import sys
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -212,3 +213,39 @@ def test_revisions_corrections_and_pending_outcomes_are_in_the_logs(demo: Store)
         f"SELECT count(*) FROM ({JOINED}) WHERE actual IS NULL AND week = 39 AND site <> 'dortmund'"
     )[0][0]
     assert pending > 50
+
+
+def test_a_longer_shadow_from_another_monday(tmp_path: Path) -> None:
+    """--weeks and --start (the benchmarks' year of logs): every log time within the weeks asked
+    for, the export the Friday after them, and the stories' dates moved with the start."""
+    import polars as pl
+
+    gen = _generator()
+    start = date(2025, 10, 13)
+    record = gen.build(
+        tmp_path,
+        pumps_per_site=1,
+        weeks=30,
+        start=start,
+        top=0,
+        clean_parquet=True,
+        progress=lambda _: None,
+    )
+    end = start + timedelta(weeks=30)
+    assert record["exported_at"] == "2026-05-15T12:00:00+00:00"  # the Friday after week 29
+    assert record["stories"]["upgrade"]["v2_from"] == str(start + timedelta(weeks=24))
+    assert "--weeks 30 --start 2025-10-13" in record["generated_by"]
+    decided = pl.read_parquet(tmp_path / "decisions.parquet")["decided_at"]
+    assert start <= decided.min().date() < start + timedelta(days=7)
+    assert end - timedelta(days=7) <= decided.max().date() < end + timedelta(days=2)
+    observed = pl.read_parquet(tmp_path / "outcomes.parquet")["observed_at"]
+    assert observed.max() < datetime(2026, 5, 15, 12, tzinfo=UTC)
+    versions = pl.read_parquet(tmp_path / "predictions.parquet")["model_version"]
+    assert set(versions) == {"v1", "v2"}
+
+
+def test_the_generator_refuses_a_start_that_is_not_a_monday(tmp_path: Path) -> None:
+    gen = _generator()
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(tmp_path), "--start", "2025-10-14"])
+    assert not any(tmp_path.iterdir())

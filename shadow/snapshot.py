@@ -336,6 +336,7 @@ def _write(
     con = duckdb.connect(str(temp))
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar_print = false")  # no bare percentage on stderr
         for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall():

@@ -42,6 +42,9 @@ class Store:
         self._con = con
         self.path = path
         con.execute("SET TimeZone = 'UTC'")
+        # DuckDB's own bar (a bare percentage on stderr) stays off: the commands draw their own,
+        # labelled, from query_progress (execute_with_progress), which still tracks
+        con.execute("SET enable_progress_bar_print = false")
         # Bounded by default so a 10M-row load fits an ordinary machine (DuckDB spills the rest
         # to <store>.tmp/); raise it for speed on a big machine.
         limit = os.environ.get("SHADOW_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT

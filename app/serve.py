@@ -10,6 +10,7 @@ Nothing else changes: the arguments go to Streamlit's command line as they are.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 
@@ -27,8 +28,6 @@ WARM = (
 
 
 def _warm() -> None:
-    import importlib
-
     for name in WARM:
         try:
             importlib.import_module(name)

@@ -498,16 +498,19 @@ class Published:
         """Run one SELECT over the snapshot; values go in `params` as $name, never into the text."""
         return self._frame(sql, dict(params) if params else None)
 
+    def hash_of(self, name: str) -> str:
+        """The table `name`'s hash, computed from what a reader reads (a week at a time where it
+        was published so)."""
+        frame = self.table(name)
+        column = self.chunked_by.get(name)
+        if column is not None:
+            return chunked_table_hash(frame.columns, chunk_hashes(frame, column))
+        return table_hash(frame)
+
     def verify(self) -> None:
         """Read every table and check it against the content hash published with it."""
         for name in self.tables():
-            frame = self.table(name)
-            column = self.chunked_by.get(name)
-            if column is not None:
-                found = chunked_table_hash(frame.columns, chunk_hashes(frame, column))
-            else:
-                found = table_hash(frame)
-            if found != self.table_hashes[name]:
+            if self.hash_of(name) != self.table_hashes[name]:
                 raise StoreError(
                     f"The table {name} in {self.path} does not match its content hash",
                     hint="the file was changed after it was published; " + _HINT,

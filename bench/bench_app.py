@@ -7,6 +7,9 @@ Over a published snapshot (by default the 10M-case sample's), for every page:
   `page.goto` (a full page load) until the page has drawn its title, numbers and every chart, on
   the first visit (cold: nothing cached) and on a second visit (warm), then moving to each page by
   a click in the sidebar (no reload); then the server's peak memory (VmHWM).
+- with --first-visit N: N alternating pairs, each a fresh server and a fresh browser opening the
+  Track record 4 s after the server answered: served as `shadow app` serves it (app/serve.py,
+  the pages' imports done while the server starts) against the baseline `python -m streamlit run`.
 
     python bench/bench_app.py --published bench/data/sample-10m/store.published.duckdb
 
@@ -100,6 +103,29 @@ def browser(db: Path, log: Path) -> tuple[dict[str, dict[str, float]], int]:
     return out, peak_kb * 1024
 
 
+def first_visits(db: Path, log: Path, pairs: int) -> dict[str, list[float]]:
+    """The first reader's Track record on a fresh server: `python -m streamlit` against app/serve.py."""
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, list[float]] = {"python -m streamlit run": [], "app/serve.py": []}
+    with sync_playwright() as p:
+        for _ in range(pairs):
+            for plain, label in ((True, "python -m streamlit run"), (False, "app/serve.py")):
+                process, base = serve(db, log, plain=plain)
+                try:
+                    time.sleep(4)  # what a reader takes to open the page after `shadow app`
+                    b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                    page = b.new_page(viewport={"width": 1400, "height": 1600})
+                    started = time.perf_counter()
+                    page.goto(base)
+                    settle(page, "Track record")
+                    out[label].append(round(time.perf_counter() - started, 2))
+                    b.close()
+                finally:
+                    stop(process)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -110,6 +136,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-browser", action="store_true")
     parser.add_argument("--skip-apptest", action="store_true")
+    parser.add_argument(
+        "--first-visit", type=int, default=0, metavar="N", help="N pairs: app/serve.py vs plain"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "store.duckdb"
@@ -127,6 +156,10 @@ def main() -> None:
             seconds, peak = browser(db, Path(folder) / "streamlit.log")
             result["browser_seconds"] = seconds
             result["app_peak_memory_mb"] = round(peak / 1e6)
+        if args.first_visit:
+            result["first_visit_seconds"] = first_visits(
+                db, Path(folder) / "first.log", args.first_visit
+            )
         result["load_after"] = os.getloadavg()
     versions = subprocess.run(
         [

@@ -63,12 +63,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the app on a free localhost port over `db`; wait until it answers its health check."""
+def serve(db: Path, log: Path, *, plain: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the app on a free localhost port over `db`; wait until it answers its health check.
+
+    As `shadow app` serves it (app/serve.py), or with `plain` as `python -m streamlit` would.
+    """
     port = free_port()
-    command = [  # as `shadow app` serves it
+    command = [
         sys.executable,
-        str(ROOT / "app" / "serve.py"),
+        *(["-m", "streamlit"] if plain else [str(ROOT / "app" / "serve.py")]),
         "run",
         str(ROOT / "app" / "main.py"),
         "--server.headless",

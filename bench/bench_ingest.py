@@ -44,6 +44,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# shadow before anything that imports Polars (generate, below), as in the `shadow` command: it
+# sets Polars' allocator up for its work, and Polars reads that only when it is first imported
+import shadow
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -98,7 +102,6 @@ def run_baseline(path: Path, db: Path) -> dict[str, Any]:
 
 def run_shadow(log: str, path: Path, db: Path) -> dict[str, Any]:
     """Shadow: register the point in a new store (untimed), then time `shadow.ingest`."""
-    import shadow
     from shadow.points import add_point, read_point
     from shadow.store import Store
 

@@ -30,14 +30,13 @@ def table_hash(frame: pl.DataFrame) -> str:
     digest.update(("\x1f".join(frame.columns) + "\n").encode())
     if frame.width == 0 or frame.height == 0:
         return digest.hexdigest()
-    lines = frame.select(
-        pl.struct([_canonical(name, dtype) for name, dtype in frame.schema.items()])
-        .struct.json_encode()
-        .alias("line")
-    ).to_series()
-    # every line followed by a newline, hashed straight from Arrow's buffer of the values (one
-    # contiguous run of UTF-8 bytes, in row order) without building Python strings
-    text = (lines.sort() + "\n").rechunk().to_arrow()
+    # every line followed by a newline (a JSON object is never the start of another, so the
+    # newline changes no line's place in the order), sorted, and hashed straight from Arrow's
+    # buffer of the values (one contiguous run of UTF-8 bytes, in row order) without building
+    # Python strings
+    row = pl.struct([_canonical(name, dtype) for name, dtype in frame.schema.items()])
+    lines = frame.select(pl.concat_str(row.struct.json_encode(), pl.lit("\n"))).to_series()
+    text = lines.sort().rechunk().to_arrow()
     if text.type != pa.large_string():
         text = text.cast(pa.large_string())
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)

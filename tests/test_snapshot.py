@@ -7,6 +7,7 @@ with SIGKILL at moments spread over a whole publish.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -259,6 +260,24 @@ def test_the_hash_ignores_row_order_and_is_stable(tmp_path: Path) -> None:
     first = publish(db, {"a": frame, "b": frame.head(1)}, {}).content_hash
     again = publish(db, {"b": frame.head(1), "a": shuffled}, {"note": "other meta"}).content_hash
     assert first == again == content_hash({"a": table_hash(frame), "b": table_hash(frame[:1])})
+
+
+def test_the_hash_is_the_documented_sha256_of_sorted_json_lines() -> None:
+    # shadow.hashing's definition worked by hand with Python's json and hashlib: the column
+    # names, then each row as a line of JSON followed by a newline, the lines sorted; with values
+    # that start alike, hold control characters, quotes and non-ASCII text, and a repeated one
+    frame = pl.DataFrame(
+        {
+            "label": ["a", "a b", "a\nb", "a\u0001", 'say "no"', "Zürich", "a"],
+            "n": [3, 1, 2, 5, 4, 6, 0],
+        }
+    )
+    lines = sorted(
+        json.dumps({"label": label, "n": n}, separators=(",", ":"), ensure_ascii=False) + "\n"
+        for label, n in frame.iter_rows()
+    )
+    expected = hashlib.sha256(("label\x1fn\n" + "".join(lines)).encode())
+    assert table_hash(frame) == expected.hexdigest()
 
 
 def test_the_hash_changes_when_any_value_changes() -> None:

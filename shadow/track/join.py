@@ -250,7 +250,10 @@ def join(
     decided = cases.filter(pl.col("decision_rows") > 0).with_columns(
         _day=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.date()
     )
-    joined = predictions.join(decided, on="case_id", how="inner")
+    # the paired and late rows need each case's decision and outcome, not how many rows were
+    # behind them (counted once per case, on `decided`)
+    behind = ("outcome_rows", "decision_rows", "changed_after_outcome")
+    joined = predictions.join(decided.drop(behind), on="case_id", how="inner")
     paired = joined.filter(pl.col("on_time")).drop("on_time").with_columns(_cells())
     late = joined.filter(~pl.col("on_time")).select(
         "case_id", "model_version", "decided_at", "_day", *point.segment_columns

@@ -184,17 +184,34 @@ def _records(
         "parts": part[1],
         "upto": EVERY_LOAD if upto is None else upto,
     }
-    store.execute(sql.read("track", "outcome_of_record"), params)
-    store.execute(sql.read("track", "decision_of_record"), params)
-    cases = store.frame(sql.read("track", "decided"), {"segments": shape})
-    predictions = store.frame(
-        sql.read("track", "prediction_of_record"), {**params, "segments": shape}
+    # the outcome and decision of record, each worked out once in the query that reads them
+    cases = store.frame(
+        f"WITH record_outcome AS MATERIALIZED ({_body('outcome_of_record')}),"
+        f" record_decision AS MATERIALIZED ({_body('decision_of_record')})"
+        f" SELECT * FROM ({_body('decided')})",
+        {**params, "segments": shape},
     )
-    store.execute("DROP TABLE record_outcome")
-    store.execute("DROP TABLE record_decision")
+    # the predictions are matched to the decisions of record as Polars now holds them (read in
+    # place, not copied into a table: writing a DuckDB table of them costs more)
+    store.register(
+        "record_decision", cases.select("case_id", "decided_at", "human_label", "decision_rows")
+    )
+    try:
+        predictions = store.frame(
+            sql.read("track", "prediction_of_record"), {**params, "segments": shape}
+        )
+    finally:
+        store.unregister("record_decision")
     # Polars joins the records next, in this process: DuckDB gives back what it held
     store.release_memory()
     return Records(cases, predictions)
+
+
+def _body(name: str) -> str:
+    """sql/track/<name>.sql as a query to nest in another (without its closing semicolon)."""
+    from shadow import sql
+
+    return sql.read("track", name).strip().rstrip(";")
 
 
 def join_records(records: Records, versions: list[str], point: DecisionPoint) -> Joined:

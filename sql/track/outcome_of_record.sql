@@ -6,8 +6,7 @@
 -- cases that changed since a given load. outcome_rows(), decision_rows() and prediction_rows()
 -- (temporary table macros, also join.read_records's) are the three logs, or only the rows of the
 -- cases that changed (read once for two runs). $upto: the newest load read (the logs as they
--- stood after it).
-CREATE OR REPLACE TEMP TABLE record_outcome AS
+-- stood after it). join.read_records reads it as record_outcome, worked out once per run.
 SELECT
     case_id,
     max(observed_at) AS observed_at,
@@ -16,4 +15,4 @@ SELECT
 FROM outcome_rows()
 WHERE point_id = $point AND load_id <= $upto
     AND wanted(case_id, $part::UBIGINT, $parts::UBIGINT)
-GROUP BY case_id;
+GROUP BY case_id

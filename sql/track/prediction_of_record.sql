@@ -5,7 +5,8 @@
 -- a late prediction, not paired). Ties in time (two models logging one version label at the same
 -- instant) go to the model whose name sorts last. The explanation is kept only where the model and
 -- the person disagree (the case explorer's cases). A case never decided keeps its latest
--- prediction's time and the segments of the latest prediction that names them.
+-- prediction's time and the segments of the latest prediction that names them. record_decision:
+-- each decided case's decision of record, as decided.sql gave it (see join.read_records).
 WITH ranked AS (
     SELECT
         p.case_id,
@@ -24,7 +25,7 @@ WITH ranked AS (
             },
             (coalesce(p.predicted_at <= d.decided_at, false), p.predicted_at, coalesce(p.model, ''))
         ) AS r,
-        arg_max(p.segments, p.predicted_at) FILTER (WHERE d.case_id IS NULL) AS segments
+        arg_max(p.segments, CASE WHEN d.case_id IS NULL THEN p.predicted_at END) AS segments
     FROM prediction_rows() AS p
     LEFT JOIN record_decision AS d USING (case_id)
     WHERE p.point_id = $point AND p.load_id <= $upto

@@ -301,7 +301,8 @@ def _score_groups(
     scored = scored.select(pl.exclude("case_id")).sort("week", "score")
     for segment in ("all", *point.segment_columns):
         by = ["model_version", *([segment] if segment != "all" else [])]
-        for key, frame in scored.partition_by(by, maintain_order=True, as_dict=True).items():
+        columns = scored.select(*by, "week", "score")  # (not the other segment columns)
+        for key, frame in columns.partition_by(by, maintain_order=True, as_dict=True).items():
             value = "all" if segment == "all" else "(none)" if key[1] is None else str(key[1])
             yield {"model_version": str(key[0]), "segment": segment, "segment_value": value}, frame
 

@@ -33,7 +33,7 @@ import polars as pl
 
 from shadow.points import DecisionPoint
 from shadow.track import stats
-from shadow.track.join import GROUP, Joined, value_numbers
+from shadow.track.join import GROUP, Joined, by_group, value_numbers
 
 COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
 REFERENCE_CASES = 200
@@ -266,8 +266,8 @@ def _segment_sequences(
     else:
         value, values = value_numbers(resolved[segment])
     group_id = (version * len(values) + value)[matured]
-    by_group = np.argsort(group_id, kind="stable")  # by group, maturity order kept
-    order, groups = matured[by_group], group_id[by_group]
+    grouped = by_group(group_id)  # by group, maturity order kept
+    order, groups = matured[grouped], group_id[grouped]
     # a few groups at a time: each step holds a few dozen arrays as long as its cases
     chunks = [
         _chunk_sequences(

@@ -7,6 +7,7 @@ what the sequences, drift and delays read, and the disagreements the case explor
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,7 +180,8 @@ def gather(
         out.calibrations.append(health.calibration_sums(joined, point))
         out.confusions.append(confusion_counts(joined, point))
         kept = kept_frames(joined, point, costs)
-        for name, frame in zip(kept, pl.collect_all(kept.values()), strict=True):
-            out.kept.add(name, frame)
+        # each frame to its own files, side by side (writing them is mostly one thread's work)
+        with ThreadPoolExecutor(len(kept)) as pool:
+            list(pool.map(out.kept.add, kept, pl.collect_all(kept.values())))
         del joined, kept
     return out

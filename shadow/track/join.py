@@ -227,7 +227,11 @@ def join_records(records: Records, versions: list[str], point: DecisionPoint) ->
 
     def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
         lazy = frame.lazy()
-        return lazy.unnest("segments") if point.segment_columns else lazy.drop("segments")
+        if not point.segment_columns:
+            return lazy.drop("segments")
+        # categorical: joined, grouped and kept as small codes, not a string per case
+        segments = [pl.col(c).cast(pl.Categorical) for c in point.segment_columns]
+        return lazy.unnest("segments").with_columns(segments)
 
     predictions = records.predictions
     undecided = decoded(

@@ -14,7 +14,7 @@ from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.join import read_changed, read_records
+from shadow.track.join import Records, read_changed, read_records
 from shadow.track.refresh import refresh
 
 POINT = "pump-inspection"
@@ -128,13 +128,13 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         now, before, changed = read_changed(store, point, since)
         whole, then = read_records(store, point), read_records(store, point, upto=since)
     assert set(changed) == set(now.cases["case_id"]) == touched
-    assert set(now.predictions["case_id"]) <= touched
+    assert set(_named(now)["case_id"]) <= touched
     # as the logs stand now, and as they stood before the day's loads (the new cases had none)
     for got, full in (
         (now.cases, whole.cases),
-        (now.predictions, whole.predictions),
+        (_named(now), _named(whole)),
         (before.cases, then.cases),
-        (before.predictions, then.predictions),
+        (_named(before), _named(then)),
     ):
         keys = [c for c in ("case_id", "model_version") if c in full.columns]
         expected = full.filter(pl.col("case_id").is_in(list(touched))).sort(keys)
@@ -145,6 +145,13 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         last = store.rows("SELECT max(load_id) FROM loads")[0][0]
         nothing, _, none = read_changed(store, point, last)
     assert nothing.cases.is_empty() and nothing.predictions.is_empty() and none.is_empty()
+
+
+def _named(records: Records) -> pl.DataFrame:
+    """The predictions of record, each naming its case by id (a decided case's is that of its
+    row among the records' cases)."""
+    ids = records.cases["case_id"].gather(records.predictions["case_row"])
+    return records.predictions.with_columns(case_id=pl.coalesce("case_id", ids)).drop("case_row")
 
 
 def _published(db: Path) -> dict[str, pl.DataFrame]:

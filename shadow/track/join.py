@@ -111,7 +111,9 @@ class Records:
     """One part of a point's cases as DuckDB picked their records (join.read_records)."""
 
     cases: pl.DataFrame  # one row per decided case: its decision and outcome of record
-    predictions: pl.DataFrame  # one row per (case, version): its prediction of record
+    # one row per (case, version): its prediction of record; a decided case named by its row in
+    # `cases` (case_row), a case never decided by its id
+    predictions: pl.DataFrame
 
 
 # Which cases a run of the records reads (the macro sql/track/*_of_record.sql call): a part of
@@ -200,10 +202,10 @@ def _records(
         {**params, "segments": shape},
     )
     # the predictions are matched to the decisions of record as Polars now holds them (read in
-    # place, not copied into a table: writing a DuckDB table of them costs more)
-    store.register(
-        "record_decision", cases.select("case_id", "decided_at", "human_label", "decision_rows")
-    )
+    # place, not copied into a table: writing a DuckDB table of them costs more), and name their
+    # case by its row there
+    decisions = cases.select("case_id", "decided_at", "human_label", "decision_rows")
+    store.register("record_decision", decisions.with_row_index("_case_row"))
     try:
         predictions = store.frame(
             sql.read("track", "prediction_of_record"), {**params, "segments": shape}
@@ -224,28 +226,29 @@ def _body(name: str) -> str:
 
 def join_records(records: Records, versions: list[str], point: DecisionPoint) -> Joined:
     """Each case's predictions of record joined to its decision and outcome (see `join`)."""
-
-    def decoded(frame: pl.DataFrame) -> pl.LazyFrame:
-        lazy = frame.lazy()
-        if not point.segment_columns:
-            return lazy.drop("segments")
-        # categorical: joined, grouped and kept as small codes, not a string per case
-        segments = [pl.col(c).cast(pl.Categorical) for c in point.segment_columns]
-        return lazy.unnest("segments").with_columns(segments)
-
     predictions = records.predictions
-    undecided = decoded(
+    undecided = _decoded(
         predictions.filter(~pl.col("decided")).select(
             "case_id", "model_version", "predicted_at", "segments"
-        )
+        ),
+        point,
     )
     return join(
-        decoded(records.cases),
-        predictions.lazy().filter("decided").drop("decided", "segments"),
-        undecided,
+        _decoded(records.cases, point),
+        predictions.filter("decided").drop("decided", "case_id", "segments"),
+        undecided.lazy(),
         versions,
         point,
     )
+
+
+def _decoded(frame: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """`frame` with its segments struct as the point's segment columns."""
+    if not point.segment_columns:
+        return frame.drop("segments")
+    # categorical: joined, grouped and kept as small codes, not a string per case
+    segments = [pl.col(c).cast(pl.Categorical) for c in point.segment_columns]
+    return frame.unnest("segments").with_columns(segments)
 
 
 def read_joined(
@@ -265,36 +268,43 @@ def read_joined(
 
 
 def join(
-    cases: pl.LazyFrame,
-    predictions: pl.LazyFrame,
+    cases: pl.DataFrame,
+    predictions: pl.DataFrame,
     undecided: pl.LazyFrame,
     versions: list[str],
     point: DecisionPoint,
 ) -> Joined:
     """Each case's predictions of record with its decision and outcome of record, and the cells.
 
-    Every decided case also gets `_day`, the day of its decision in the point's timezone, worked
-    out once here for the counts and the health tables (converting time zones is slow).
+    `predictions` name their case by its row in `cases` (case_row: DuckDB matched them by id, see
+    prediction_of_record.sql); each takes its case's columns from that row, in place of a second
+    join on the ids. Every decided case also gets `_day`, the day of its decision in the point's
+    timezone, worked out once here for the counts and the health tables (converting time zones
+    is slow).
     """
-    decided = cases.filter(pl.col("decision_rows") > 0).with_columns(
+    cases = cases.with_columns(
         _day=pl.col("decided_at").dt.convert_time_zone(point.timezone).dt.date()
     )
     # the paired and late rows need each case's decision and outcome, not how many rows were
     # behind them (counted once per case, on `decided`)
     behind = ("outcome_rows", "decision_rows", "changed_after_outcome")
-    joined = predictions.join(decided.drop(behind), on="case_id", how="inner")
+    case = cases.drop(behind).select(pl.all().gather(predictions["case_row"]))
+    joined = pl.concat(
+        [case.select("case_id"), predictions.drop("case_row"), case.drop("case_id")],
+        how="horizontal",
+    ).lazy()
     paired = joined.filter(pl.col("on_time")).drop("on_time").with_columns(_cells())
     late = joined.filter(~pl.col("on_time")).select(
         "case_id", "model_version", "decided_at", "_day", *point.segment_columns
     )
     return Joined(
-        decided=decided,
+        decided=cases.lazy().filter(pl.col("decision_rows") > 0),
         paired=paired,
         late=late,
         undecided=undecided,
-        after_outcome=cases.filter(pl.col("decision_rows") == 0).select(
-            "case_id", "changed_after_outcome"
-        ),
+        after_outcome=cases.lazy()
+        .filter(pl.col("decision_rows") == 0)
+        .select("case_id", "changed_after_outcome"),
         versions=pl.LazyFrame({"model_version": versions}, schema={"model_version": pl.String}),
     )
 

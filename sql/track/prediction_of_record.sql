@@ -6,12 +6,15 @@
 -- instant) go to the model whose name sorts last. The explanation is kept only where the model and
 -- the person disagree (the case explorer's cases). A case never decided keeps its latest
 -- prediction's time and the segments of the latest prediction that names them. record_decision:
--- each decided case's decision of record, as decided.sql gave it (see join.read_records).
+-- each decided case's decision of record, as decided.sql gave it, and its row there (_case_row; see
+-- join.read_records). A decided case is named by that row (case_row; Polars takes its decision and
+-- outcome from that row, without matching ids again), a case never decided by its id (case_id).
 WITH ranked AS (
     SELECT
-        p.case_id,
+        d._case_row AS case_row,
+        CASE WHEN d._case_row IS NULL THEN p.case_id END AS case_id,
         p.model_version,
-        d.case_id IS NOT NULL AS decided,
+        d._case_row IS NOT NULL AS decided,
         arg_max(
             {
                 'on_time': coalesce(p.predicted_at <= d.decided_at, false),
@@ -32,9 +35,9 @@ WITH ranked AS (
         AND wanted(p.case_id, $part::UBIGINT, $parts::UBIGINT)
         -- not the cases decided only after their outcome (neither paired nor undecided)
         AND (d.case_id IS NULL OR d.decision_rows > 0)
-    GROUP BY p.case_id, p.model_version, d.case_id IS NOT NULL
+    GROUP BY d._case_row, CASE WHEN d._case_row IS NULL THEN p.case_id END, p.model_version
 )
-SELECT case_id, model_version, decided, r.on_time AS on_time, r.predicted_at AS predicted_at,
+SELECT case_row, case_id, model_version, decided, r.on_time AS on_time, r.predicted_at AS predicted_at,
     r.model AS model, r.predicted_label AS predicted_label, r.score AS score,
     r.explanation AS explanation,
     CASE WHEN NOT decided THEN json_transform(segments, $segments) END AS segments

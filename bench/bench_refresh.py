@@ -246,8 +246,8 @@ def run_refresh(db: Path) -> dict[str, Any]:
 def run_phases(db: Path) -> dict[str, Any]:
     """The refresh itself, with its steps timed: each function refresh.py calls is wrapped.
 
-    Wraps read_joined (the records of record, in DuckDB), Joined.cached (the rest of the join, in
-    Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
+    Wraps read_records (the records of record, in DuckDB), join_records and Joined.cached (the
+    rest of the join, in Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
     timer), numbers, sequences, evidence, confusion, the health tables, gates, stages, publish,
     and writing the state the next refresh goes on from; "other" is the rest (what each part
     keeps of its cases, concatenating, the summary).
@@ -286,16 +286,18 @@ def run_phases(db: Path) -> dict[str, Any]:
         "publish",
     ):
         setattr(r, name, timed(name, getattr(r, name)))
-    for name in ("read_joined", "confusion_counts"):
-        setattr(gathered, name, timed(name, getattr(gathered, name)))
+    join_module.read_records = timed("records (DuckDB)", join_module.read_records)
+    join_module.join_records = timed("join (Polars)", join_module.join_records)
+    gathered.confusion_counts = timed("confusion_counts", gathered.confusion_counts)
     r.counts.partial = timed("counts (partial)", r.counts.partial)
     r.counts.rollup = timed("counts (rollup)", r.counts.rollup, collect=True)
     for name in ("calibration_sums", "calibration_of", "drift_sums", "drift_table", "delays_of"):
         setattr(r.health, name, timed(name, getattr(r.health, name)))
     join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
-    # the state a refresh leaves for the next (shadow.track.state)
-    for name in ("add_weeks", "put_table"):
-        setattr(state.PointFiles, name, timed("state (written)", getattr(state.PointFiles, name)))
+    # the state a refresh leaves for the next (shadow.track.state): each part's kept frames (on
+    # threads side by side: timed as a whole), then its tables
+    gathered.keep = timed("state (written)", gathered.keep)
+    state.PointFiles.put_table = timed("state (written)", state.PointFiles.put_table)  # type: ignore[method-assign]
     started = time.perf_counter()
     summary = r.refresh(db, force=True)
     seconds = time.perf_counter() - started

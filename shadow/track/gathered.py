@@ -180,8 +180,13 @@ def gather(
         out.calibrations.append(health.calibration_sums(joined, point))
         out.confusions.append(confusion_counts(joined, point))
         kept = kept_frames(joined, point, costs)
-        # each frame to its own files, side by side (writing them is mostly one thread's work)
-        with ThreadPoolExecutor(len(kept)) as pool:
-            list(pool.map(out.kept.add, kept, pl.collect_all(kept.values())))
+        keep(out.kept, dict(zip(kept, pl.collect_all(kept.values()), strict=True)))
         del joined, kept
     return out
+
+
+def keep(kept: Kept | StateKept, frames: dict[str, pl.DataFrame]) -> None:
+    """Keep one part's frames, each written to its files on its own thread, side by side
+    (writing a frame is mostly one thread's work)."""
+    with ThreadPoolExecutor(len(frames)) as pool:
+        list(pool.map(kept.add, frames, frames.values()))

@@ -131,6 +131,7 @@ def sequences_and_states(
     resolved = streamed.drop("case_id")
     gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     states = _states_of(resume)
+    columns = _Columns.of(resolved, gate)
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
@@ -138,6 +139,7 @@ def sequences_and_states(
             pool.map(
                 lambda segment: _segment_sequences(
                     resolved,
+                    columns,
                     matured,
                     segment,
                     point,
@@ -158,6 +160,33 @@ class Gate(NamedTuple):
 
     alpha: float
     max_cost: float | None
+
+
+class _Columns(NamedTuple):
+    """What the sums read of the resolved cases, as arrays made once for every segment column,
+    and the versions numbered (value_numbers)."""
+
+    day: np.ndarray  # as_of, as days
+    model: np.ndarray
+    person: np.ndarray
+    positive: np.ndarray
+    diff: np.ndarray | None  # the model's cost minus the person's (with costs)
+    as_of: pl.Series
+    versions: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, resolved: pl.DataFrame, gate: Gate) -> _Columns:
+        return cls(
+            resolved["as_of"].to_physical().to_numpy(),
+            resolved["model_right"].to_numpy(),
+            resolved["person_right"].to_numpy(),
+            resolved["positive"].to_numpy(),
+            (resolved["model_cost"] - resolved["person_cost"]).to_numpy()
+            if gate.max_cost
+            else None,
+            resolved["as_of"],
+            value_numbers(resolved["model_version"]),
+        )
 
 
 class StreamState(NamedTuple):
@@ -243,6 +272,7 @@ def _states_of(resume: pl.DataFrame | None) -> dict[tuple[str, str, str], Stream
 
 def _segment_sequences(
     resolved: pl.DataFrame,
+    columns: _Columns,
     matured: np.ndarray,
     segment: str,
     point: DecisionPoint,
@@ -260,7 +290,7 @@ def _segment_sequences(
     # a number per (version, value), in the order of their names: the groups' streams then sit
     # in one order on every run (their running sums share one array, so even the last bits of
     # each group's numbers depend on which groups come before it)
-    version, versions = value_numbers(resolved["model_version"])
+    version, versions = columns.versions
     if segment == "all":
         value, values = np.zeros(resolved.height, dtype=np.int64), np.array(["all"], dtype=object)
     else:
@@ -271,7 +301,7 @@ def _segment_sequences(
     # a few groups at a time: each step holds a few dozen arrays as long as its cases
     chunks = [
         _chunk_sequences(
-            resolved,
+            columns,
             (versions, values),
             chunk,
             segment,
@@ -296,7 +326,7 @@ def _chunks(order: np.ndarray, groups: np.ndarray) -> Iterator[tuple[np.ndarray,
 
 
 def _chunk_sequences(
-    resolved: pl.DataFrame,
+    columns: _Columns,
     names: tuple[np.ndarray, np.ndarray],
     chunk: tuple[np.ndarray, np.ndarray],
     segment: str,
@@ -313,19 +343,15 @@ def _chunk_sequences(
     The sums run over every case, but each number is read only at the end of each day (`pick`).
     """
     order, groups = chunk
-    day = resolved["as_of"].to_physical().to_numpy()[order]
+    day = columns.day[order]
     # the state at the end of each day: the last case of each (group, day)
     last = np.r_[(groups[1:] != groups[:-1]) | (day[1:] != day[:-1]), True]
     pick = np.flatnonzero(last)
     del day
-    model = resolved["model_right"].to_numpy()[order].astype(np.int64)
-    person = resolved["person_right"].to_numpy()[order].astype(np.int64)
-    positive = resolved["positive"].to_numpy()[order].astype(np.int64)
-    diff = (
-        (resolved["model_cost"] - resolved["person_cost"]).to_numpy()[order]
-        if gate.max_cost
-        else None
-    )
+    model = columns.model[order].astype(np.int64)
+    person = columns.person[order].astype(np.int64)
+    positive = columns.positive[order].astype(np.int64)
+    diff = columns.diff[order] if columns.diff is not None else None
     versions, values = names
     bounds: np.ndarray = np.r_[np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]), len(groups)]
     cut: np.ndarray = np.searchsorted(pick, bounds)
@@ -353,7 +379,7 @@ def _chunk_sequences(
         "model_version": pl.Series(versions[groups[pick] // len(values)], dtype=pl.String),
         "segment": np.full(len(pick), segment),
         "segment_value": pl.Series(values[groups[pick] % len(values)], dtype=pl.String),
-        "as_of": resolved["as_of"].gather(order[pick]),
+        "as_of": columns.as_of.gather(order[pick]),
     }
     table = pl.DataFrame(
         {**head, **{k: np.concatenate([r[k] for r in rows]) for k in rows[0]}}

@@ -197,6 +197,7 @@ def _records(
     # the outcome and decision of record, each worked out once in the query that reads them
     cases = store.frame(
         f"WITH record_outcome AS MATERIALIZED ({_body('outcome_of_record')}),"
+        f" segment_codes AS MATERIALIZED ({_body('segment_codes')}),"
         f" record_decision AS MATERIALIZED ({_body('decision_of_record')})"
         f" SELECT * FROM ({_body('decided')})",
         {**params, "segments": shape},

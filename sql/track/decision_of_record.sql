@@ -8,13 +8,14 @@ WITH decision AS (
         d.decided_at,
         d.human_label,
         d.decided_by,
-        d.segments,
+        s.code AS segments,  -- the number of its segments text (segment_codes.sql)
         -- the time of a decision made before the outcome was observed; NULL for one made after,
         -- which the aggregates below then skip (cheaper than a FILTER on each of them)
         CASE WHEN o.observed_at IS NULL OR d.decided_at < o.observed_at THEN d.decided_at END
             AS in_time_at
     FROM decision_rows() AS d
     LEFT JOIN record_outcome AS o USING (case_id)
+    LEFT JOIN segment_codes AS s ON d.segments = s.text
     WHERE d.point_id = $point AND d.load_id <= $upto
         AND wanted(d.case_id, $part::UBIGINT, $parts::UBIGINT)
 )

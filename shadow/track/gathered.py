@@ -182,6 +182,9 @@ def gather(
         kept = kept_frames(joined, point, costs)
         keep(out.kept, dict(zip(kept, pl.collect_all(kept.values()), strict=True)))
         del joined, kept
+    # DuckDB keeps what it allocated between the parts (each part's queries reuse it, instead of
+    # asking the system for it again); the numbers computed next in this process get it back
+    store.release_memory()
     return out
 
 

@@ -213,8 +213,6 @@ def _records(
         )
     finally:
         store.unregister("record_decision")
-    # Polars joins the records next, in this process: DuckDB gives back what it held
-    store.release_memory()
     return Records(cases, predictions)
 
 

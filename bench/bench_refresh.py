@@ -1,5 +1,6 @@
-"""Refresh benchmark: `shadow refresh` (every number of the track record, published) against one
-plain DuckDB SQL query computing only the weekly x site counts and accuracies, on the same store.
+"""Refresh benchmark: `shadow refresh` (every number of the track record, published) against a
+plain DuckDB SQL query computing only the weekly counts and accuracies (per site; and per segment
+column, as the issue words it), on the same store.
 
 The data is the sample deployment (sample_data/generate.py --clean-parquet --top 0) at 1M and 10M
 cases, all three logs, loaded once per size into a store that is kept

@@ -68,7 +68,8 @@ LOGS = ("predictions", "decisions", "outcomes")
 MODES = ("baseline", "baseline-segments", "refresh", "phases")
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 
-# The plain query: only the weekly x site counts and accuracies, with the records of DESIGN.md.
+# The plain query: only the weekly x site counts and accuracies, with the records of DESIGN.md
+# (RECORDS_SQL: the outcome, decision and prediction of record, and each decided case's week).
 RECORDS_SQL = """
 WITH outcome AS (
     SELECT case_id, arg_max(actual_label, observed_at) AS actual, max(observed_at) AS observed_at
@@ -80,10 +81,7 @@ decision AS (
     FROM decisions AS d LEFT JOIN outcome AS o USING (case_id)
     WHERE d.point_id = $point AND (o.observed_at IS NULL OR d.decided_at < o.observed_at)
     GROUP BY d.case_id
-)"""
-BASELINE_SQL = (
-    RECORDS_SQL
-    + """,
+),
 prediction AS (
     SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model
     FROM predictions AS p JOIN decision AS d USING (case_id)
@@ -94,7 +92,10 @@ weekly AS (
     SELECT d.*, o.actual,
         date_trunc('week', timezone('Europe/Berlin', d.decided_at))::DATE AS week
     FROM decision AS d LEFT JOIN outcome AS o USING (case_id)
-),
+)"""
+BASELINE_SQL = (
+    RECORDS_SQL
+    + """,
 decided AS (SELECT site, week, count(*) AS decided FROM weekly GROUP BY ALL)
 SELECT p.model_version, w.site, w.week, any_value(n.decided) AS decided,
     count(*) AS paired,
@@ -119,17 +120,6 @@ SEGMENTS_SQL = (
         " arg_max(d.segments ->> 'asset_class', d.decided_at) AS asset_class",
     )
     + """,
-prediction AS (
-    SELECT p.case_id, p.model_version, arg_max(p.predicted_label, p.predicted_at) AS model
-    FROM predictions AS p JOIN decision AS d USING (case_id)
-    WHERE p.point_id = $point AND p.predicted_at <= d.decided_at
-    GROUP BY p.case_id, p.model_version
-),
-weekly AS (
-    SELECT d.*, o.actual,
-        date_trunc('week', timezone('Europe/Berlin', d.decided_at))::DATE AS week
-    FROM decision AS d LEFT JOIN outcome AS o USING (case_id)
-),
 decided AS (
     SELECT site, region, asset_class, week, GROUPING(site, region, asset_class) AS g,
         count(*) AS decided
@@ -248,10 +238,10 @@ def run_phases(db: Path) -> dict[str, Any]:
     """The refresh itself, with its steps timed: each function refresh.py calls is wrapped.
 
     Wraps read_records (the records of record, in DuckDB), join_records and Joined.cached (the
-    rest of the join, in Polars, collected), the counts (finest grain per part, then the rollup, collected inside the
-    timer), numbers, sequences, evidence, confusion, the health tables, gates, stages, publish,
-    and writing the state the next refresh goes on from; "other" is the rest (what each part
-    keeps of its cases, concatenating, the summary).
+    rest of the join, in Polars, collected), the counts (finest grain per part, then the rollup,
+    collected inside the timer), numbers, sequences, evidence, confusion, the health tables,
+    gates, stages, publish, and writing the state the next refresh goes on from; "other" is the
+    rest (what each part keeps of its cases, concatenating, the summary).
     """
     import functools
 

@@ -37,8 +37,8 @@ WITH ranked AS (
         AND (d.case_id IS NULL OR d.decision_rows > 0)
     GROUP BY d._case_row, CASE WHEN d._case_row IS NULL THEN p.case_id END, p.model_version
 )
-SELECT case_row, case_id, model_version, decided, r.on_time AS on_time, r.predicted_at AS predicted_at,
-    r.model AS model, r.predicted_label AS predicted_label, r.score AS score,
+SELECT case_row, case_id, model_version, decided, r.on_time AS on_time,
+    r.predicted_at AS predicted_at, r.model AS model, r.predicted_label AS predicted_label, r.score AS score,
     r.explanation AS explanation,
     CASE WHEN NOT decided THEN json_transform(segments, $segments) END AS segments
 FROM ranked;

@@ -194,11 +194,12 @@ def _records(
         "parts": part[1],
         "upto": EVERY_LOAD if upto is None else upto,
     }
-    # the outcome and decision of record, each worked out once in the query that reads them
+    # the outcome and decision of record in one query (the segments' numbers, read twice in it,
+    # worked out once)
     cases = store.frame(
-        f"WITH record_outcome AS MATERIALIZED ({_body('outcome_of_record')}),"
+        f"WITH record_outcome AS ({_body('outcome_of_record')}),"
         f" segment_codes AS MATERIALIZED ({_body('segment_codes')}),"
-        f" record_decision AS MATERIALIZED ({_body('decision_of_record')})"
+        f" record_decision AS ({_body('decision_of_record')})"
         f" SELECT * FROM ({_body('decided')})",
         {**params, "segments": shape},
     )

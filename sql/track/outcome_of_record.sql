@@ -6,7 +6,7 @@
 -- cases that changed since a given load. outcome_rows(), decision_rows() and prediction_rows()
 -- (temporary table macros, also join.read_records's) are the three logs, or only the rows of the
 -- cases that changed (read once for two runs). $upto: the newest load read (the logs as they
--- stood after it). join.read_records reads it as record_outcome, worked out once per run.
+-- stood after it). join.read_records reads it as record_outcome.
 SELECT
     case_id,
     max(observed_at) AS observed_at,

@@ -87,11 +87,16 @@ class Kept:
 
 class StateKept:
     """What the parts keep of their cases, written straight into the state a refresh leaves for
-    the next one, a file per part and week (state.PointFiles): read back once, never copied."""
+    the next one, a file per part and week (state.PointFiles): read back once, never copied.
 
-    def __init__(self, files: PointFiles, point: DecisionPoint) -> None:
+    With `whole` (the cases are read in one part), each frame is also held as it was written and
+    given back from memory, not read back from its files.
+    """
+
+    def __init__(self, files: PointFiles, point: DecisionPoint, *, whole: bool = False) -> None:
         self.files = files
         self.point = point
+        self._held: dict[str, pl.DataFrame] | None = {} if whole else None
 
     def add(self, name: str, frame: pl.DataFrame) -> None:
         """Keep one part's `name`."""
@@ -99,9 +104,15 @@ class StateKept:
         if self.files.failed is not None:  # without it the numbers cannot be computed
             e = self.files.failed
             raise disk_full(str(e), self.files.folder) or e
+        if self._held is not None:
+            if name in self._held:
+                raise ValueError(f"{name} was kept twice in a refresh that reads one part")
+            self._held[name] = frame
 
     def take(self, name: str) -> pl.DataFrame:
         """Every part's `name` as one frame (in no particular row order)."""
+        if self._held is not None and name in self._held:
+            return self._held.pop(name)
         return self.files.read(name)
 
 
@@ -171,7 +182,7 @@ def gather(
     say = step or (lambda _: None)
     parts, versions = parts_of(store, point, cases_per_part)
     costs = point.readiness().costs
-    kept_by = StateKept(files, point) if files is not None else Kept(folder)
+    kept_by = StateKept(files, point, whole=parts == 1) if files is not None else Kept(folder)
     out = Gathered(versions, kept_by, files=files)
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))

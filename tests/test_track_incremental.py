@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from shadow.snapshot import open_published
 from shadow.store import Store
 from shadow.track.join import Records, read_changed, read_records
 from shadow.track.refresh import refresh
+from shadow.track.state import state_path
 
 POINT = "pump-inspection"
 
@@ -198,3 +200,25 @@ def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
             else:
                 assert_frame_equal(got[name], frame, check_exact=True), name
         assert daily.published.content_hash == full.published.content_hash
+
+
+def test_a_state_file_that_cannot_be_written_leaves_the_state_and_not_the_numbers(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the sample is read in one part: what it keeps of each case is written into the state while
+    # the numbers are computed from memory, so a full disk there costs the state, not the refresh
+    first = refresh(db)
+    folder = state_path(db)
+    before = (folder / "state.json").read_text(), sorted(folder.rglob("*"))
+    write = pl.DataFrame.write_ipc
+
+    def full_disk(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
+        if Path(file).name.startswith("streams-"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        write(frame, file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+    again = refresh(db, force=True)
+    assert again.published.content_hash == first.published.content_hash
+    # the state is the one the first refresh left, and nothing the second wrote stays beside it
+    assert ((folder / "state.json").read_text(), sorted(folder.rglob("*"))) == before

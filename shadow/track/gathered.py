@@ -89,14 +89,15 @@ class StateKept:
     """What the parts keep of their cases, written straight into the state a refresh leaves for
     the next one, a file per part and week (state.PointFiles): read back once, never copied.
 
-    With `whole` (the cases are read in one part), each frame is also held as it was written and
-    given back from memory, not read back from its files.
+    With `whole` (the cases are read in one part), the part's frames are held in memory and given
+    back from there (hold); their files are written while the numbers are computed.
     """
 
     def __init__(self, files: PointFiles, point: DecisionPoint, *, whole: bool = False) -> None:
         self.files = files
         self.point = point
-        self._held: dict[str, pl.DataFrame] | None = {} if whole else None
+        self.whole = whole
+        self._held: dict[str, pl.DataFrame] = {}
 
     def add(self, name: str, frame: pl.DataFrame) -> None:
         """Keep one part's `name`."""
@@ -104,14 +105,17 @@ class StateKept:
         if self.files.failed is not None:  # without it the numbers cannot be computed
             e = self.files.failed
             raise disk_full(str(e), self.files.folder) or e
-        if self._held is not None:
-            if name in self._held:
-                raise ValueError(f"{name} was kept twice in a refresh that reads one part")
-            self._held[name] = frame
+
+    def hold(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Keep the frames of the only part: in memory, and written into the state on other
+        threads (a file that cannot be written leaves the state as it was, see
+        state.TrackState.commit; the numbers are computed from memory all the same)."""
+        self._held.update(frames)
+        self.files.add_weeks_later({n: (f, week_of(n, self.point)) for n, f in frames.items()})
 
     def take(self, name: str) -> pl.DataFrame:
         """Every part's `name` as one frame (in no particular row order)."""
-        if self._held is not None and name in self._held:
+        if name in self._held:
             return self._held.pop(name)
         return self.files.read(name)
 
@@ -201,6 +205,9 @@ def gather(
 
 def keep(kept: Kept | StateKept, frames: dict[str, pl.DataFrame]) -> None:
     """Keep one part's frames, each written to its files on its own thread, side by side
-    (writing a frame is mostly one thread's work)."""
+    (writing a frame is mostly one thread's work); of the only part, while the rest goes on."""
+    if isinstance(kept, StateKept) and kept.whole:
+        kept.hold(frames)
+        return
     with ThreadPoolExecutor(len(frames)) as pool:
         list(pool.map(kept.add, frames, frames.values()))

@@ -19,8 +19,9 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class PointFiles:
         self._token = token
         # a file that could not be written (a full disk): the state is then not kept
         self.failed: OSError | None = None
+        # frames still being written on other threads (add_weeks_later)
+        self._pending: list[Future[None]] = []
 
     # --- whole tables -------------------------------------------------------------------------
 
@@ -73,6 +76,7 @@ class PointFiles:
 
     def read(self, name: str, weeks: Iterable[date] | None = None) -> pl.DataFrame:
         """The rows of `name` (of the given weeks only, or all), in no particular order."""
+        self.wait()
         files = self.entry["weeks"][name]
         wanted = self.weeks(name) if weeks is None else sorted(set(weeks))
         paths = [self.folder / p for w in wanted for p in files.get(w.isoformat(), [])]
@@ -93,6 +97,21 @@ class PointFiles:
             part = len(files.get(start.isoformat(), []))
             path = self._write(f"{name}-{start.isoformat()}-{part}", rows.drop("_state_week"))
             files.setdefault(start.isoformat(), []).append(path)
+
+    def add_weeks_later(self, frames: Mapping[str, tuple[pl.DataFrame, pl.Expr]]) -> None:
+        """add_weeks for each (frame, week) of `frames`, each on a thread of its own, while the
+        caller goes on (reading waits for them, and so do the state's commit and abandon)."""
+        pool = ThreadPoolExecutor(max(len(frames), 1))
+        self._pending += [
+            pool.submit(self.add_weeks, name, frame, week) for name, (frame, week) in frames.items()
+        ]
+        pool.shutdown(wait=False)
+
+    def wait(self) -> None:
+        """Wait for the frames still being written (add_weeks_later)."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
 
     def replace_week(self, name: str, start: date, rows: pl.DataFrame) -> None:
         """Keep `rows` as the rows of `name` in the week starting on `start`."""
@@ -150,6 +169,8 @@ class TrackState:
         If a file could not be written (a full disk), the state stays as it was before this
         refresh (its files were left alone) and what this one wrote is removed.
         """
+        for files in self._points.values():
+            files.wait()
         if any(p.failed for p in self._points.values()):
             self.abandon()
             return
@@ -166,6 +187,9 @@ class TrackState:
 
     def abandon(self) -> None:
         """Leave the state as it was before this refresh: remove what this one wrote."""
+        for files in self._points.values():
+            with suppress(Exception):  # (the error that got us here is the one to report)
+                files.wait()
         self.meta = _read_meta(self.folder)
         self._points = {}
         self._remove_unnamed()

@@ -285,9 +285,11 @@ def run_phases(db: Path) -> dict[str, Any]:
     for name in ("calibration_sums", "calibration_of", "drift_sums", "drift_table", "delays_of"):
         setattr(r.health, name, timed(name, getattr(r.health, name)))
     join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
-    # the state a refresh leaves for the next (shadow.track.state): each part's kept frames (on
-    # threads side by side: timed as a whole), then its tables
+    # the state a refresh leaves for the next (shadow.track.state): each part's kept frames are
+    # written on other threads while the refresh goes on (timed: handing them over, and waiting
+    # for what is not written yet when the next part needs the memory), then its tables
     gathered.keep = timed("state (written)", gathered.keep)
+    gathered.StateKept.written = timed("state (written)", gathered.StateKept.written)  # type: ignore[method-assign]
     state.PointFiles.put_table = timed("state (written)", state.PointFiles.put_table)  # type: ignore[method-assign]
     started = time.perf_counter()
     summary = r.refresh(db, force=True)

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from shadow.errors import StoreError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
 from shadow.snapshot import open_published
@@ -221,4 +222,50 @@ def test_a_state_file_that_cannot_be_written_leaves_the_state_and_not_the_number
     again = refresh(db, force=True)
     assert again.published.content_hash == first.published.content_hash
     # the state is the one the first refresh left, and nothing the second wrote stays beside it
+    assert ((folder / "state.json").read_text(), sorted(folder.rglob("*"))) == before
+
+
+def test_a_refresh_in_parts_leaves_the_state_a_refresh_in_one_part_does(
+    db: Path, tmp_path: Path
+) -> None:
+    # each part's files are written while DuckDB reads the next; the daily refresh that goes on
+    # from them publishes what one going on from a refresh in one part does
+    parted = tmp_path / "parted.duckdb"
+    shutil.copy(db, parted)
+    whole, in_parts = refresh(db), refresh(parted, cases_per_part=700)
+    assert in_parts.published.content_hash == whole.published.content_hash
+    for each in (db, parted):
+        with Store.open(each) as store:
+            _daily_load(store)
+    daily, daily_parted = refresh(db), refresh(parted)
+    assert daily_parted.changed_cases == daily.changed_cases is not None
+    got, expected = _published(parted), _published(db)
+    # (the loads differ: the day's loads were made apart, at other moments)
+    assert sorted(got) == sorted(expected)
+    keys = ["point_id", "decided_at", "case_id", "model_version"]
+    for name in sorted(set(expected) - {"loads"}):
+        if name == "disagreements":  # in no published order
+            got[name], expected[name] = got[name].sort(keys), expected[name].sort(keys)
+        assert_frame_equal(got[name], expected[name], check_exact=True)
+
+
+def test_a_refresh_in_parts_that_cannot_write_its_state_says_the_disk_is_full(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # read in parts, the numbers are computed from the state's files: without them, no numbers
+    first = refresh(db)
+    folder = state_path(db)
+    before = (folder / "state.json").read_text(), sorted(folder.rglob("*"))
+    write = pl.DataFrame.write_ipc
+
+    def full_disk(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
+        if Path(file).name.startswith("scores-"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        write(frame, file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+    with pytest.raises(StoreError, match="the disk is full"):
+        refresh(db, force=True, cases_per_part=700)
+    with open_published(db) as snapshot:
+        assert snapshot.meta["content_hash"] == first.published.content_hash
     assert ((folder / "state.json").read_text(), sorted(folder.rglob("*"))) == before

@@ -17,9 +17,9 @@ import polars as pl
 from shadow.errors import disk_full
 from shadow.points import DecisionPoint
 from shadow.store import Store
-from shadow.track import counts, health
+from shadow.track import counts, health, join
 from shadow.track.confusion import confusion_counts
-from shadow.track.join import Joined, parts_of, read_joined
+from shadow.track.join import Joined, parts_of
 from shadow.track.sequences import stream
 
 if TYPE_CHECKING:
@@ -75,6 +75,9 @@ class Kept:
         frame.write_ipc(path)
         parts.append(path)
 
+    def written(self) -> None:
+        """(Each part's files are written before `add` returns.)"""
+
     def take(self, name: str) -> pl.DataFrame:
         """Every part's `name` as one frame; the parts are forgotten (their files removed)."""
         parts = self._parts.pop(name, [])
@@ -89,8 +92,9 @@ class StateKept:
     """What the parts keep of their cases, written straight into the state a refresh leaves for
     the next one, a file per part and week (state.PointFiles): read back once, never copied.
 
-    With `whole` (the cases are read in one part), the part's frames are held in memory and given
-    back from there (hold); their files are written while the numbers are computed.
+    A part's files are written on other threads while the refresh goes on (DuckDB reading the
+    next part); `written` waits for them. With `whole` (the cases are read in one part), the
+    part's frames are also held in memory and given back from there, not read back.
     """
 
     def __init__(self, files: PointFiles, point: DecisionPoint, *, whole: bool = False) -> None:
@@ -99,24 +103,26 @@ class StateKept:
         self.whole = whole
         self._held: dict[str, pl.DataFrame] = {}
 
-    def add(self, name: str, frame: pl.DataFrame) -> None:
-        """Keep one part's `name`."""
-        self.files.add_weeks(name, frame, week_of(name, self.point))
-        if self.files.failed is not None:  # without it the numbers cannot be computed
+    def add(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Keep one part's frames (their files written in the background)."""
+        if self.whole:
+            self._held.update(frames)
+        self.files.add_weeks_later({n: (f, week_of(n, self.point)) for n, f in frames.items()})
+
+    def written(self) -> None:
+        """Wait for the files of the parts kept so far. Unless the frames are held, the numbers
+        cannot be computed without them: a file that could not be written is an error here (held,
+        it costs only the state: see state.TrackState.commit)."""
+        self.files.wait()
+        if self.files.failed is not None and not self.whole:
             e = self.files.failed
             raise disk_full(str(e), self.files.folder) or e
-
-    def hold(self, frames: dict[str, pl.DataFrame]) -> None:
-        """Keep the frames of the only part: in memory, and written into the state on other
-        threads (a file that cannot be written leaves the state as it was, see
-        state.TrackState.commit; the numbers are computed from memory all the same)."""
-        self._held.update(frames)
-        self.files.add_weeks_later({n: (f, week_of(n, self.point)) for n, f in frames.items()})
 
     def take(self, name: str) -> pl.DataFrame:
         """Every part's `name` as one frame (in no particular row order)."""
         if name in self._held:
             return self._held.pop(name)
+        self.written()
         return self.files.read(name)
 
 
@@ -178,7 +184,8 @@ def gather(
     folder: Path | None = None,
     files: PointFiles | None = None,
 ) -> Gathered:
-    """Join the point's cases a part at a time (join.read_joined) and keep what the numbers need.
+    """Join the point's cases a part at a time (join.read_records, then join.join_records) and
+    keep what the numbers need.
 
     With `files`, what is kept of each case is written into the state part by part (StateKept);
     else with a `folder`, there (see Kept).
@@ -190,7 +197,12 @@ def gather(
     out = Gathered(versions, kept_by, files=files)
     for part in range(parts):
         say(f"joining {point.point_id}" + (f", part {part + 1} of {parts}" if parts > 1 else ""))
-        joined = read_joined(store, point, (part, parts), versions).cached()
+        records = join.read_records(store, point, (part, parts))
+        # the previous part's files were written while DuckDB read this one: now they must be
+        # (the memory they held is then free for this part's join)
+        out.kept.written()
+        joined = join.join_records(records, versions, point).cached()
+        del records
         out.counts.append(counts.partial(joined, point))
         out.calibrations.append(health.calibration_sums(joined, point))
         out.confusions.append(confusion_counts(joined, point))
@@ -204,10 +216,11 @@ def gather(
 
 
 def keep(kept: Kept | StateKept, frames: dict[str, pl.DataFrame]) -> None:
-    """Keep one part's frames, each written to its files on its own thread, side by side
-    (writing a frame is mostly one thread's work); of the only part, while the rest goes on."""
-    if isinstance(kept, StateKept) and kept.whole:
-        kept.hold(frames)
+    """Keep one part's frames: into the state, written in the background (StateKept); else
+    each written to its file on its own thread, side by side (writing a frame is mostly one
+    thread's work)."""
+    if isinstance(kept, StateKept):
+        kept.add(frames)
         return
     with ThreadPoolExecutor(len(frames)) as pool:
         list(pool.map(kept.add, frames, frames.values()))

@@ -162,6 +162,37 @@ def _published(db: Path) -> dict[str, pl.DataFrame]:
         return {name: snapshot.table(name) for name in snapshot.tables()}
 
 
+def _assert_same_published(db: Path, other: Path, *, but: tuple[str, ...] = ()) -> None:
+    """The two stores publish the same tables, to the last bit (except the tables `but`)."""
+    got, expected = _published(db), _published(other)
+    assert sorted(got) == sorted(expected)
+    for name in sorted(set(expected) - set(but)):
+        if name == "disagreements":
+            # in no published order: a daily publish keeps the weeks that stand where they are
+            # (readers sort, sql/published/disagreement_cases.sql)
+            keys = ["point_id", "decided_at", "case_id", "model_version"]
+            got[name], expected[name] = got[name].sort(keys), expected[name].sort(keys)
+        assert_frame_equal(got[name], expected[name], check_exact=True)
+
+
+def _state_as_it_is(db: Path) -> tuple[str, list[Path]]:
+    """The state beside `db`: what its state.json says, and every file in its folder."""
+    folder = state_path(db)
+    return (folder / "state.json").read_text(), sorted(folder.rglob("*"))
+
+
+def _full_disk_for(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """From now on, writing a file whose name starts with `prefix` fails as on a full disk."""
+    write = pl.DataFrame.write_ipc
+
+    def full_disk(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
+        if Path(file).name.startswith(prefix):
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        write(frame, file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+
+
 def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
     db: Path, tmp_path: Path
 ) -> None:
@@ -190,16 +221,7 @@ def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
         assert full.changed_cases is None
         with open_published(db) as snapshot:
             snapshot.verify()  # every table, the disagreements a week at a time, as published
-        got, expected = _published(db), _published(whole)
-        assert sorted(got) == sorted(expected)
-        for name, frame in expected.items():
-            if name == "disagreements":
-                # in no published order: a daily publish keeps the weeks that stand where they
-                # are (readers sort, sql/published/disagreement_cases.sql)
-                keys = ["point_id", "decided_at", "case_id", "model_version"]
-                assert_frame_equal(got[name].sort(keys), frame.sort(keys), check_exact=True)
-            else:
-                assert_frame_equal(got[name], frame, check_exact=True), name
+        _assert_same_published(db, whole)
         assert daily.published.content_hash == full.published.content_hash
 
 
@@ -209,20 +231,12 @@ def test_a_state_file_that_cannot_be_written_leaves_the_state_and_not_the_number
     # the sample is read in one part: what it keeps of each case is written into the state while
     # the numbers are computed from memory, so a full disk there costs the state, not the refresh
     first = refresh(db)
-    folder = state_path(db)
-    before = (folder / "state.json").read_text(), sorted(folder.rglob("*"))
-    write = pl.DataFrame.write_ipc
-
-    def full_disk(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
-        if Path(file).name.startswith("streams-"):
-            raise OSError(errno.ENOSPC, "No space left on device", str(file))
-        write(frame, file, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+    before = _state_as_it_is(db)
+    _full_disk_for(monkeypatch, "streams-")
     again = refresh(db, force=True)
     assert again.published.content_hash == first.published.content_hash
     # the state is the one the first refresh left, and nothing the second wrote stays beside it
-    assert ((folder / "state.json").read_text(), sorted(folder.rglob("*"))) == before
+    assert _state_as_it_is(db) == before
 
 
 def test_a_refresh_in_parts_leaves_the_state_a_refresh_in_one_part_does(
@@ -239,14 +253,8 @@ def test_a_refresh_in_parts_leaves_the_state_a_refresh_in_one_part_does(
             _daily_load(store)
     daily, daily_parted = refresh(db), refresh(parted)
     assert daily_parted.changed_cases == daily.changed_cases is not None
-    got, expected = _published(parted), _published(db)
     # (the loads differ: the day's loads were made apart, at other moments)
-    assert sorted(got) == sorted(expected)
-    keys = ["point_id", "decided_at", "case_id", "model_version"]
-    for name in sorted(set(expected) - {"loads"}):
-        if name == "disagreements":  # in no published order
-            got[name], expected[name] = got[name].sort(keys), expected[name].sort(keys)
-        assert_frame_equal(got[name], expected[name], check_exact=True)
+    _assert_same_published(parted, db, but=("loads",))
 
 
 def test_a_refresh_in_parts_that_cannot_write_its_state_says_the_disk_is_full(
@@ -254,18 +262,10 @@ def test_a_refresh_in_parts_that_cannot_write_its_state_says_the_disk_is_full(
 ) -> None:
     # read in parts, the numbers are computed from the state's files: without them, no numbers
     first = refresh(db)
-    folder = state_path(db)
-    before = (folder / "state.json").read_text(), sorted(folder.rglob("*"))
-    write = pl.DataFrame.write_ipc
-
-    def full_disk(frame: pl.DataFrame, file: Path, *args: object, **kwargs: object) -> None:
-        if Path(file).name.startswith("scores-"):
-            raise OSError(errno.ENOSPC, "No space left on device", str(file))
-        write(frame, file, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pl.DataFrame, "write_ipc", full_disk)
+    before = _state_as_it_is(db)
+    _full_disk_for(monkeypatch, "scores-")
     with pytest.raises(StoreError, match="the disk is full"):
         refresh(db, force=True, cases_per_part=700)
     with open_published(db) as snapshot:
         assert snapshot.meta["content_hash"] == first.published.content_hash
-    assert ((folder / "state.json").read_text(), sorted(folder.rglob("*"))) == before
+    assert _state_as_it_is(db) == before

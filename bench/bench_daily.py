@@ -66,7 +66,7 @@ def child(mode: str, db: Path) -> None:
         con.close()
         result: dict[str, Any] = {"rows": len(rows)}
     else:
-        from shadow.track.refresh import refresh
+        from shadow.refresh import refresh
 
         summary = refresh(db, force=mode == "full")
         result = {

@@ -44,9 +44,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# shadow before anything that imports Polars (generate, below), as in the `shadow` command: it
-# sets Polars' allocator up for its work, and Polars reads that only when it is first imported
-import shadow
+# Polars' allocator set up as the `shadow` command sets it, before anything imports Polars
+# (generate, below): Polars reads the setting only when it is first imported
+from shadow.cli import keep_freed_memory
+
+keep_freed_memory()
+
+import shadow  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -189,6 +193,7 @@ def snapshot() -> tuple[Path, str]:
     return target, sha
 
 
+# (with the allocator setting made above: each measurement runs as the `shadow` command would)
 CHILD_ENV: dict[str, str] = dict(os.environ)
 
 

@@ -17,12 +17,12 @@ resident memory (VmHWM, see _peak_mb).
   segment column of the point (site, region and asset class, and all cases), as the refresh
   computes them and as the issue words the baseline ("weekly x segment"): GROUPING SETS
   (SEGMENTS_SQL). The ratio to it is reported beside the ratio to the site-only query.
-* refresh:  `shadow.track.refresh.refresh(store)`, end to end: reading the logs, the join, every
+* refresh:  `shadow.refresh.refresh(store)`, end to end: reading the logs, the join, every
   count, rate, interval and test, the anytime-valid sequences, and the atomic publish of the
   snapshot beside the store.
-* phases:   the same refresh, with each step it calls timed (reading the logs, the join, counts,
-  numbers, sequences, evidence, health tables, publish; "other" is the rest, mostly the cases
-  table). The wrappers add a little: counts are collected inside their timer.
+* phases:   the same refresh, with each step it calls timed (the records, the join, the cells,
+  the kept rows and the cache, streams, drift, delays, numbers, gates, publish; "other" is the
+  rest). The wrappers add a little.
 
 Before each run the parent waits (up to --max-wait s) until other processes leave the CPUs mostly
 idle, and records how busy they were during the run.
@@ -221,7 +221,7 @@ def run_baseline_segments(db: Path) -> dict[str, Any]:
 
 
 def run_refresh(db: Path) -> dict[str, Any]:
-    from shadow.track.refresh import refresh
+    from shadow.refresh import refresh
 
     started = time.perf_counter()
     summary = refresh(db, force=True)  # every run computes everything
@@ -235,62 +235,56 @@ def run_refresh(db: Path) -> dict[str, Any]:
 
 
 def run_phases(db: Path) -> dict[str, Any]:
-    """The refresh itself, with its steps timed: each function refresh.py calls is wrapped.
+    """The refresh itself, with its steps timed: each function the refresh calls is wrapped.
 
-    Wraps read_records (the records of record, in DuckDB), join_records and Joined.cached (the
-    rest of the join, in Polars, collected), the counts (finest grain per part, then the rollup,
-    collected inside the timer), numbers, sequences, evidence, confusion, the health tables,
-    gates, stages, publish, and writing the state the next refresh goes on from; "other" is the
-    rest (what each part keeps of its cases, concatenating, the summary).
+    Wraps the records in DuckDB (read_bucket), the join in Polars (join_records, Joined.cached),
+    the cells (cells_of, total), the kept rows (rows_of, collected) and writing them into the
+    cache (PointCache.replace), the streams, drift, delays, the numbers (numbers_of), the gates
+    and stages, the publish and the cache's commit; "other" is the rest.
     """
     import functools
 
     import polars as pl
 
-    from shadow.track import gathered, state
-    from shadow.track import join as join_module
-    from shadow.track import refresh as r
+    from shadow import refresh as r
+    from shadow.refresh import cache, point
+    from shadow.track import health, tables
+    from shadow.track.join import Joined
 
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
-    def timed(name: str, fn: Any, collect: bool = False) -> Any:
+    def timed(name: str, fn: Any) -> Any:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            if collect and isinstance(out, pl.LazyFrame):
-                out = out.collect().lazy()
             times[name] = times.get(name, 0.0) + time.perf_counter() - t0
             peaks[name] = _peak_mb()
             return out
 
         return wrapper
 
-    for name in (
-        "numbers",
-        "sequences_and_states",
-        "evidence",
-        "confusion_of",
-        "gates",
-        "stages",
-        "publish",
-    ):
-        setattr(r, name, timed(name, getattr(r, name)))
-    join_module.read_records = timed("records (DuckDB)", join_module.read_records)
-    join_module.join_records = timed("join (Polars)", join_module.join_records)
-    gathered.confusion_counts = timed("confusion_counts", gathered.confusion_counts)
-    r.counts.partial = timed("counts (partial)", r.counts.partial)
-    r.counts.rollup = timed("counts (rollup)", r.counts.rollup, collect=True)
-    for name in ("calibration_sums", "calibration_of", "drift_sums", "drift_table", "delays_of"):
-        setattr(r.health, name, timed(name, getattr(r.health, name)))
-    join_module.Joined.cached = timed("join (Polars)", join_module.Joined.cached)  # type: ignore[method-assign]
-    # the state a refresh leaves for the next (shadow.track.state): each part's kept frames are
-    # written on other threads while the refresh goes on (timed: handing them over, and waiting
-    # for what is not written yet when the next part needs the memory), then its tables
-    gathered.keep = timed("state (written)", gathered.keep)
-    gathered.StateKept.written = timed("state (written)", gathered.StateKept.written)  # type: ignore[method-assign]
-    state.PointFiles.put_table = timed("state (written)", state.PointFiles.put_table)  # type: ignore[method-assign]
+    r.read_bucket = timed("records (DuckDB)", r.read_bucket)
+    r.read_changed = timed("records (DuckDB)", r.read_changed)
+    point.join_records = timed("join (Polars)", point.join_records)
+    Joined.cached = timed("join (Polars)", Joined.cached)  # type: ignore[method-assign]
+    point.cells_of = timed("cells", point.cells_of)
+    point.total = timed("cells", point.total)
+    point._rows = timed("kept rows", point._rows)
+    cache.PointCache.replace = timed("cache (rows written)", cache.PointCache.replace)  # type: ignore[method-assign]
+    cache.PointCache.put = timed("cache (tables written)", cache.PointCache.put)  # type: ignore[method-assign]
+    point.streams = timed("streams", point.streams)
+    health.drift_sums = timed("drift", health.drift_sums)
+    health.drift_table = timed("drift", health.drift_table)
+    health.delays = timed("delays", health.delays)
+    point.numbers_of = timed("numbers", point.numbers_of)
+    tables.gates = timed("gates and stages", tables.gates)
+    tables.stages = timed("gates and stages", tables.stages)
+    tables.evidence = timed("evidence", tables.evidence)
+    r.publish = timed("publish", r.publish)
+    cache.Cache.commit = timed("cache (commit)", cache.Cache.commit)  # type: ignore[method-assign]
+    del pl
     started = time.perf_counter()
     summary = r.refresh(db, force=True)
     seconds = time.perf_counter() - started

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-# Polars' allocator (jemalloc) gives freed memory back to the system half a second after it is
-# freed, and a refresh, which frees and takes back a part's worth of memory (about 1.5 GB) several
-# times a minute, then pays for it again in page faults: at 10M cases 7M faults, 25-30 s of system
-# time. Kept three seconds, most of it is reused instead: 0.8M fewer faults, 4-7 s less system
-# time, a refresh about a tenth faster at a peak within 0.2 GB (bench/RESULTS.md, "Page
-# faults"). Polars reads this setting once, when it is first imported (polars/__init__.py adds
-# it after its own defaults); one set by the user is left as it is.
-if "polars" not in sys.modules:
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:3000,muzzy_decay_ms:3000")
 
 if TYPE_CHECKING:
     from shadow.ingestion import LoadSummary

@@ -28,7 +28,7 @@ from shadow.errors import NotPublished, ShadowError, SnapshotChanged
 from shadow.points import DecisionPoint
 from shadow.readiness import judge, stages_of
 from shadow.snapshot import Published, open_published, published_path
-from shadow.track import stats
+from shadow.stats import fixed
 from shadow.track.numbers import numbers
 from shadow.words import iso as _iso
 
@@ -183,7 +183,7 @@ def disagreements_over_time(periods: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame()
     won = periods["model_right_person_wrong"].cast(pl.Float64).to_numpy()
     resolved = periods["disagree_resolved"].cast(pl.Float64).to_numpy()
-    low, high = stats.wilson(won, resolved)
+    low, high = fixed.wilson(won, resolved)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(resolved > 0, won / resolved, np.nan)
     return periods.select(

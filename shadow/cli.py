@@ -553,10 +553,10 @@ def rejects(
 @wait_option
 @click.option("--json", "as_json", is_flag=True, help="Print what was computed as JSON.")
 @click.option(
-    "--cases-per-part",
+    "--cases-per-bucket",
     type=click.IntRange(min=1000),
     default=None,
-    help="Join at most this many cases at a time (default 2,000,000): lower it to use less "
+    help="Read at most this many cases at a time (default 2,000,000): lower it to use less "
     "memory on a large store, raise it for speed on a big machine.",
 )
 @click.option(
@@ -565,29 +565,31 @@ def rejects(
     help="Compute everything again even when nothing has changed since the last refresh.",
 )
 @reports_errors
-def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, force: bool) -> None:
+def refresh(
+    db: Path, wait: float, as_json: bool, cases_per_bucket: int | None, force: bool
+) -> None:
     """Compute the whole track record and publish it for the app and the reports.
 
-    Reads the logs (holding the store, read-only, while it joins them), computes every number,
+    Reads the logs (holding the store, read-only, while it reads them), computes every number,
     and publishes them beside the store (<name>.published.duckdb) in one atomic step: readers
     see the old numbers until the new ones are complete. Memory stays bounded whatever the
-    store's size: the cases are joined a part at a time (--cases-per-part) and DuckDB spills
+    store's size: the cases are read a bucket at a time (--cases-per-bucket) and DuckDB spills
     beyond SHADOW_MEMORY_LIMIT (default 2GB). When nothing has changed since the last refresh
     (no load, sign-off or point definition, the same Shadow), the published numbers stand and
     nothing is computed (--force computes them again).
 
-    Each refresh leaves what the next needs beside the store (<name>.track/, a cache). After
-    new loads, only the cases they touched are read again and the rest is taken from there,
-    with the same numbers as a refresh of every case: the daily refresh costs what the day
-    changed, not what the store holds. A new Shadow, a changed decision point or --force reads
-    every case; deleting <name>.track/ only costs that.
+    Each refresh leaves what the next needs beside the store (<name>.cache/). After new loads,
+    only the cases they touched are read again and the rest is taken from there, with the same
+    numbers as a refresh of every case: the daily refresh costs what the day changed, not what
+    the store holds. A new Shadow, a changed decision point or --force reads every case;
+    deleting <name>.cache/ only costs that.
 
     \b
     Example:
         shadow refresh --db ops.duckdb
     """
-    from shadow.track.gathered import CASES_PER_PART
-    from shadow.track.refresh import refresh as run
+    from shadow.refresh import refresh as run
+    from shadow.refresh.records import CASES_PER_BUCKET
 
     started = time.monotonic()
 
@@ -596,7 +598,7 @@ def refresh(db: Path, wait: float, as_json: bool, cases_per_part: int | None, fo
             click.echo(f"  {phase} ({time.monotonic() - started:.1f} s) ...", err=True)
 
     summary = run(
-        db, wait=wait, step=step, cases_per_part=cases_per_part or CASES_PER_PART, force=force
+        db, wait=wait, step=step, cases_per_bucket=cases_per_bucket or CASES_PER_BUCKET, force=force
     )
     if as_json:
         click.echo(
@@ -988,6 +990,22 @@ def stages(db: Path, point_id: str) -> None:
         )
 
 
+def keep_freed_memory() -> None:
+    """Let Polars' allocator keep freed memory three seconds, not half a second, in this process.
+
+    jemalloc gives freed memory back to the system half a second after it is freed, and a
+    refresh, which frees and takes back a bucket's worth of memory (about 1.5 GB) several times a
+    minute, then pays for it again in page faults: at 10M cases 7M faults, 25-30 s of system
+    time. Kept three seconds, most of it is reused instead (bench/RESULTS.md, "Page faults").
+    Polars reads the setting once, when it is first imported, so this must run before; a setting
+    of the user's own is left as it is. A process-wide setting: the command makes it, the
+    library never does.
+    """
+    if "polars" not in sys.modules:
+        os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:3000,muzzy_decay_ms:3000")
+
+
 def main() -> None:
     """Entry point of the `shadow` console script."""
+    keep_freed_memory()
     cli()

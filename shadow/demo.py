@@ -8,8 +8,8 @@ from pathlib import Path
 from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, list_points, read_point
+from shadow.refresh import refresh
 from shadow.store import Store
-from shadow.track.refresh import refresh
 
 _PACKAGED = Path(__file__).resolve().parent / "_sample_data"
 SAMPLE = (

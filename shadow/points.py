@@ -6,14 +6,16 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from shadow.columns import LOGS, known_columns
 from shadow.config import current_user, did_you_mean, load_toml, read_text
 from shadow.errors import InvalidConfig, UnknownPoint
 from shadow.policy import Policy, parse_policy
-from shadow.store import Store
+
+if TYPE_CHECKING:  # the store is handed in: a point's definition needs no database
+    from shadow.store import Store
 
 TASK_TYPES = ("binary", "multiclass")
 _KEYS = (

@@ -209,7 +209,7 @@ def sign_off(
                 + ")",
                 row,
             )
-    from shadow.track.refresh import refresh  # publish again so readers see the new stage
+    from shadow.refresh import refresh  # publish again so readers see the new stage
 
     refresh(db)
     return SignOff(

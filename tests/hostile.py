@@ -15,8 +15,8 @@ import polars as pl
 
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, parse_point
+from shadow.refresh import refresh
 from shadow.store import Store
-from shadow.track.refresh import refresh
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

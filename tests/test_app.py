@@ -548,8 +548,8 @@ def test_a_promoted_segment_whose_demotion_alarm_fires_is_flagged_for_review(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from shadow.refresh import refresh
     from shadow.signoffs import sign_off
-    from shadow.track.refresh import refresh
     from tests.test_gates import MATURED, START, build, load, logs
 
     db = build(tmp_path, "[policy.gates.advisory]\nmin_weeks = 0\n")

@@ -27,10 +27,10 @@ from shadow.demo import SAMPLE
 from shadow.hashing import content_hash
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, read_point
+from shadow.refresh import refresh
+from shadow.refresh.cache import MANIFEST, cache_path
 from shadow.snapshot import open_published, published_path
 from shadow.store import Store
-from shadow.track.refresh import refresh
-from shadow.track.state import state_path
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,7 +45,7 @@ IN_PUBLISH = 12  # and more over the publish at its end (from its temporary file
 # is measured from the start of the refresh itself.
 RUNNER = r"""
 import sys
-import shadow.track.refresh  # polars, duckdb and the jobs: imported before the clock starts
+import shadow.refresh  # polars, duckdb and the jobs: imported before the clock starts
 from shadow.cli import main
 sys.stdout.write("ready\n")
 sys.stdout.flush()
@@ -112,11 +112,11 @@ def strays(db: Path, keep: set[str]) -> list[str]:
     return sorted(p.name for p in db.parent.iterdir() if p.name not in keep)
 
 
-def state_strays(db: Path) -> list[str]:
-    """Files in the refresh state folder that its state.json does not name (a killed refresh's)."""
-    folder = state_path(db)
-    meta = json.loads((folder / "state.json").read_text())
-    named = {"state.json", ".lock"}
+def cache_strays(db: Path) -> list[str]:
+    """Files in the case cache that its manifest does not name (a killed refresh's)."""
+    folder = cache_path(db)
+    meta = json.loads((folder / MANIFEST).read_text())
+    named = {MANIFEST, ".lock"}
     for point_id, entry in meta["points"].items():
         key = hashlib.sha256(point_id.encode()).hexdigest()[:16]
         files = [*entry["tables"].values()]
@@ -143,10 +143,10 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     new = published_hashes(db)
     assert old.keys() <= new.keys()
     assert all(old[name] != new[name] for name in ("numbers", "loads")), "B must differ from A"
-    # beside the store: its snapshot, and the state the next refresh goes on from
-    keep = {db.name, published_path(db).name, state_path(db).name}
+    # beside the store: its snapshot, and the cache the next refresh goes on from
+    keep = {db.name, published_path(db).name, cache_path(db).name}
     assert strays(db, keep) == []
-    assert state_strays(db) == []
+    assert cache_strays(db) == []
 
     runner = tmp_path.parent / f"{tmp_path.name}-runner.py"
     runner.write_text(RUNNER, encoding="utf-8")
@@ -216,4 +216,4 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert published_hashes(db) == new
     assert strays(db, keep) == []
-    assert state_strays(db) == []
+    assert cache_strays(db) == []

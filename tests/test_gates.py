@@ -17,10 +17,10 @@ from shadow.cli import cli
 from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, parse_point
+from shadow.refresh import refresh
 from shadow.signoffs import sign_off
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.refresh import refresh
 
 # One segment (site = a) judged as one of 4 segments in the family: alpha_s = 0.05 / 4 = 0.0125.
 POINT = """
@@ -258,13 +258,15 @@ def test_a_promoted_segment_whose_accuracy_falls_is_flagged_for_review(tmp_path:
     assert row["demotion_evalue"] == pytest.approx(expected, rel=1e-6)
     # the decline alarm: the CUSUM charted after the first 200 cases (their error rate is p0),
     # its alarms counted from the first case that matured after the promotion (case 400)
-    from shadow.track import stats
-    from shadow.track.sequences import CUSUM_H, MIN_RISE, REFERENCE_CASES
+    from shadow.stats import monitoring
+    from shadow.track.streams import CUSUM_H, MIN_RISE, REFERENCE_CASES
 
     kinds = [*cells(400), *kinds]
     errors = np.array([k in ("person_right", "both_wrong") for k in kinds], dtype=float)
     p0 = errors[:REFERENCE_CASES].mean()
-    chart = stats.bernoulli_cusum(errors[REFERENCE_CASES:], p0, p0 + max(p0, MIN_RISE), CUSUM_H)
+    chart = monitoring.bernoulli_cusum(
+        errors[REFERENCE_CASES:], p0, p0 + max(p0, MIN_RISE), CUSUM_H
+    )
     after = int(np.sum(chart.alarms + REFERENCE_CASES >= 400))
     assert after > 0 and row["decline_alarms_since"] == after
     _, out, _ = run("gates", "--db", str(db), "--point", "pumps")
@@ -290,9 +292,9 @@ def test_the_peeking_simulation_keeps_false_readiness_below_alpha() -> None:
     assert ready <= alpha + 3 * np.sqrt(alpha * (1 - alpha) / runs)
     # the naive daily rule (one-sided 95% Wilson lower bound above the floor) is fooled far more
     # often, as STATISTICS.md 4.1 says; this shows the simulation can tell the two apart
-    from shadow.track import stats
+    from tests.support import oracles
 
-    naive = stats.wilson_lower_one_sided(correct, total, alpha) > floor
+    naive = oracles.wilson_lower_one_sided(correct, total, alpha) > floor
     assert naive.any(axis=1).mean() > 0.25
     # and a model that is really better (0.90) is found ready within the year almost always
     better = rng.binomial(per_day, 0.90, size=(runs // 4, days)).cumsum(axis=1)
@@ -364,9 +366,9 @@ def test_recall_and_cost_are_judged_on_the_same_stream(tmp_path: Path) -> None:
             for m, h, p in zip(model_right, person_right, positive, strict=True)
         ]
     )
-    from shadow.track import stats
+    from shadow.stats import sequential
 
-    lower = stats.prpl_eb((50 - diff) / 100, 0.0125).lower[-1]
+    lower = sequential.prpl_eb((50 - diff) / 100, 0.0125).lower[-1]
     assert verdict["cost"]["value"] == pytest.approx(50 - 100 * lower, abs=1e-9)
     assert verdict["cost"]["passes"] == (50 - 100 * lower < 0)
 

@@ -26,10 +26,10 @@ from shadow.errors import StoreError
 from shadow.hashing import table_hash
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, read_point
+from shadow.refresh import refresh
 from shadow.signoffs import sign_off
 from shadow.snapshot import open_published, published_path
 from shadow.store import Store
-from shadow.track.refresh import refresh
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from shadow.cli import cli
 from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
+from shadow.refresh import refresh
 from shadow.report import briefing, render
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.refresh import refresh
 
 
 def whole(db: Path, segment: str = "all", value: str = "all") -> pl.DataFrame:

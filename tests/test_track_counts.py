@@ -12,10 +12,10 @@ import pytest
 
 from shadow.points import get_point, parse_point
 from shadow.store import Store
-from shadow.track.counts import count
-from shadow.track.join import read_joined
 from tests.conftest import POINT_TOML
 from tests.records import RECORDS
+from tests.support import confusion, joined
+from tests.support import counts as count
 
 SQL = f"""
 {RECORDS},
@@ -76,7 +76,7 @@ COLUMNS = [
 def counts(demo: Store) -> pl.DataFrame:
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    return count(read_joined(demo, point).cached(), point).collect()
+    return count(joined(demo, point).cached(), point).collect()
 
 
 def test_weekly_counts_per_site_equal_plain_sql(demo: Store, counts: pl.DataFrame) -> None:
@@ -163,7 +163,7 @@ def test_a_hand_worked_case_set() -> None:
         if log == "outcomes":
             frame = frame.drop("site")
         ingest_into(store, log, plan_sources(frame), point="pump-inspection", now=t(20))
-    got = count(read_joined(store, point), point).collect()
+    got = count(joined(store, point), point).collect()
     row = got.filter(segment="all", period="month", scope="period").to_dicts()
     assert len(row) == 1
     r = row[0]
@@ -277,11 +277,9 @@ def test_rolling_rows_sum_the_week_and_the_three_before(counts: pl.DataFrame) ->
 
 
 def test_confusion_tables_agree_with_the_counts(demo: Store, counts: pl.DataFrame) -> None:
-    from shadow.track.confusion import confusion
-
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    table = confusion(read_joined(demo, point), point)
+    table = confusion(joined(demo, point), point)
     whole = counts.filter(period="all")
     for row in whole.iter_rows(named=True):
         cells = table.filter(

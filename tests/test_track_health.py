@@ -14,9 +14,12 @@ from sklearn.metrics import brier_score_loss
 
 from shadow.points import DecisionPoint, get_point
 from shadow.store import Store
-from shadow.track import health, stats
-from shadow.track.join import Joined, read_joined
+from shadow.track import health
+from shadow.track.cells import CALIBRATION_BINS
+from shadow.track.join import Joined
+from tests import support
 from tests.records import RECORDS
+from tests.support import oracles
 
 # Paired cases of one version with their score, site, decision week (Berlin) and outcome, plain SQL.
 PAIRED = f"""
@@ -39,12 +42,12 @@ def demo(demo_db: Path) -> Iterator[tuple[Store, DecisionPoint, Joined]]:
     with Store.open(demo_db, read_only=True) as store:
         point = get_point(store, "pump-inspection")
         assert point is not None
-        yield store, point, read_joined(store, point).cached()
+        yield store, point, support.joined(store, point).cached()
 
 
 def test_calibration_equals_sklearn(demo: tuple[Store, DecisionPoint, Joined]) -> None:
     store, point, joined = demo
-    table = health.calibration(joined, point).filter(segment="site", segment_value="kiel")
+    table = support.calibration(joined, point).filter(segment="site", segment_value="kiel")
     cases = store.frame(PAIRED, {"version": "v1"}).filter(
         pl.col("site") == "kiel", pl.col("actual").is_not_null()
     )
@@ -53,21 +56,21 @@ def test_calibration_equals_sklearn(demo: tuple[Store, DecisionPoint, Joined]) -
     rows = table.filter(model_version="v1").sort("mean_score")
     assert rows["cases"][0] == len(y)
     assert rows["brier"][0] == pytest.approx(brier_score_loss(y, p))
-    observed, predicted = calibration_curve(y, p, n_bins=health.CALIBRATION_BINS)
+    observed, predicted = calibration_curve(y, p, n_bins=CALIBRATION_BINS)
     np.testing.assert_allclose(rows["observed_rate"].to_numpy(), observed)
     np.testing.assert_allclose(rows["mean_score"].to_numpy(), predicted)
     assert rows["bin_cases"].sum() == len(y)
-    assert rows["ece"][0] == pytest.approx(stats.expected_calibration_error(y, p, 10))
-    z, z_p = stats.spiegelhalter(y, p)
+    assert rows["ece"][0] == pytest.approx(oracles.expected_calibration_error(y, p, 10))
+    z, z_p = oracles.spiegelhalter(y, p)
     assert (rows["spiegelhalter_z"][0], rows["spiegelhalter_p"][0]) == pytest.approx((z, z_p))
     assert rows["calibration_in_the_large"][0] == pytest.approx(
-        stats.calibration_in_the_large(y, p)
+        oracles.calibration_in_the_large(y, p)
     )
 
 
 def test_drift_shows_the_recalibration_at_essen(demo: tuple[Store, DecisionPoint, Joined]) -> None:
     store, point, joined = demo
-    table = health.drift(joined, point).filter(segment_value="essen", model_version="v1")
+    table = support.drift(joined, point).filter(segment_value="essen", model_version="v1")
     scores = store.frame(PAIRED, {"version": "v1"}).filter(pl.col("site") == "essen")
     weeks = sorted(scores["week"].unique().to_list())
     reference = scores.filter(pl.col("week").is_in(weeks[:4]))["score"].to_numpy()
@@ -82,7 +85,7 @@ def test_drift_shows_the_recalibration_at_essen(demo: tuple[Store, DecisionPoint
             bins = max(2, min(10, len(reference) // 10))
             assert row["psi_bins"] == bins
             assert row["psi"] == pytest.approx(
-                stats.psi(reference, window["score"].to_numpy(), n_bins=bins)
+                oracles.psi(reference, window["score"].to_numpy(), n_bins=bins)
             )
     # the sensors read half as much from week 20 (2026-05-25): once the four-week window is mostly
     # after it, PSI stands far above what chance gives at these volumes; before, it never does
@@ -96,7 +99,7 @@ def test_drift_shows_the_recalibration_at_essen(demo: tuple[Store, DecisionPoint
 
 def test_delays_equal_sql_medians(demo: tuple[Store, DecisionPoint, Joined]) -> None:
     store, point, joined = demo
-    got = health.delays(joined, point).filter(segment="site", segment_value="hamburg")
+    got = support.delays(joined, point).filter(segment="site", segment_value="hamburg")
     expected = store.frame(
         """
         WITH outcome AS (SELECT case_id, max(observed_at) AS observed_at FROM outcomes GROUP BY 1),

@@ -14,11 +14,12 @@ from polars.testing import assert_frame_equal
 from shadow.errors import StoreError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import get_point
+from shadow.refresh import refresh
+from shadow.refresh.cache import MANIFEST, cache_path
+from shadow.refresh.records import read_bucket, read_changed
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.join import Records, read_changed, read_records
-from shadow.track.refresh import refresh
-from shadow.track.state import state_path
+from shadow.track.join import Records
 
 POINT = "pump-inspection"
 
@@ -129,7 +130,7 @@ def test_the_records_of_the_changed_cases_are_theirs_in_a_full_read(db: Path) ->
         point = get_point(store, POINT)
         assert point is not None
         now, before, changed = read_changed(store, point, since)
-        whole, then = read_records(store, point), read_records(store, point, upto=since)
+        whole, then = read_bucket(store, point), read_bucket(store, point, upto=since)
     assert set(changed) == set(now.cases["case_id"]) == touched
     assert set(_named(now)["case_id"]) <= touched
     # as the logs stand now, and as they stood before the day's loads (the new cases had none)
@@ -175,10 +176,10 @@ def _assert_same_published(db: Path, other: Path, *, but: tuple[str, ...] = ()) 
         assert_frame_equal(got[name], expected[name], check_exact=True)
 
 
-def _state_as_it_is(db: Path) -> tuple[str, list[Path]]:
-    """The state beside `db`: what its state.json says, and every file in its folder."""
-    folder = state_path(db)
-    return (folder / "state.json").read_text(), sorted(folder.rglob("*"))
+def _cache_as_it_is(db: Path) -> tuple[str, list[Path]]:
+    """The cache beside `db`: what its manifest says, and every file in its folder."""
+    folder = cache_path(db)
+    return (folder / MANIFEST).read_text(), sorted(folder.rglob("*"))
 
 
 def _full_disk_for(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
@@ -196,7 +197,7 @@ def _full_disk_for(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
 def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
     db: Path, tmp_path: Path
 ) -> None:
-    assert refresh(db).changed_cases is None  # no state yet: every case is read
+    assert refresh(db).changed_cases is None  # no cache yet: every case is read
     for day in range(4):
         with Store.open(db) as store:
             since = store.rows("SELECT max(load_id) FROM loads")[0][0]
@@ -214,7 +215,7 @@ def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
             )[0]
         daily = refresh(db)
         assert daily.changed_cases == accepted <= len(touched)
-        # the same store without the state beside it: a refresh reads every case
+        # the same store without the cache beside it: a refresh reads every case
         whole = tmp_path / f"whole-{day}.duckdb"
         shutil.copy(db, whole)
         full = refresh(whole)
@@ -225,28 +226,14 @@ def test_a_daily_refresh_publishes_what_a_refresh_of_every_case_does(
         assert daily.published.content_hash == full.published.content_hash
 
 
-def test_a_state_file_that_cannot_be_written_leaves_the_state_and_not_the_numbers(
-    db: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the sample is read in one part: what it keeps of each case is written into the state while
-    # the numbers are computed from memory, so a full disk there costs the state, not the refresh
-    first = refresh(db)
-    before = _state_as_it_is(db)
-    _full_disk_for(monkeypatch, "streams-")
-    again = refresh(db, force=True)
-    assert again.published.content_hash == first.published.content_hash
-    # the state is the one the first refresh left, and nothing the second wrote stays beside it
-    assert _state_as_it_is(db) == before
-
-
-def test_a_refresh_in_parts_leaves_the_state_a_refresh_in_one_part_does(
+def test_a_refresh_in_buckets_leaves_the_cache_a_refresh_in_one_bucket_does(
     db: Path, tmp_path: Path
 ) -> None:
-    # each part's files are written while DuckDB reads the next; the daily refresh that goes on
-    # from them publishes what one going on from a refresh in one part does
+    # the daily refresh that goes on from a cache written a bucket of cases at a time publishes
+    # what one going on from a refresh in one bucket does
     parted = tmp_path / "parted.duckdb"
     shutil.copy(db, parted)
-    whole, in_parts = refresh(db), refresh(parted, cases_per_part=700)
+    whole, in_parts = refresh(db), refresh(parted, cases_per_bucket=700)
     assert in_parts.published.content_hash == whole.published.content_hash
     for each in (db, parted):
         with Store.open(each) as store:
@@ -257,15 +244,16 @@ def test_a_refresh_in_parts_leaves_the_state_a_refresh_in_one_part_does(
     _assert_same_published(parted, db, but=("loads",))
 
 
-def test_a_refresh_in_parts_that_cannot_write_its_state_says_the_disk_is_full(
-    db: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("cases_per_bucket", "kind"), [(10_000, "streams-"), (700, "scores-")])
+def test_a_refresh_that_cannot_write_its_cache_says_the_disk_is_full_and_changes_nothing(
+    db: Path, monkeypatch: pytest.MonkeyPatch, cases_per_bucket: int, kind: str
 ) -> None:
-    # read in parts, the numbers are computed from the state's files: without them, no numbers
     first = refresh(db)
-    before = _state_as_it_is(db)
-    _full_disk_for(monkeypatch, "scores-")
+    before = _cache_as_it_is(db)
+    _full_disk_for(monkeypatch, kind)
     with pytest.raises(StoreError, match="the disk is full"):
-        refresh(db, force=True, cases_per_part=700)
+        refresh(db, force=True, cases_per_bucket=cases_per_bucket)
     with open_published(db) as snapshot:
         assert snapshot.meta["content_hash"] == first.published.content_hash
-    assert _state_as_it_is(db) == before
+    # the cache is the one the first refresh left, and nothing the second wrote stays beside it
+    assert _cache_as_it_is(db) == before

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import random
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,11 +30,12 @@ from hypothesis import strategies as st
 
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import parse_point
+from shadow.refresh import refresh
+from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.counts import BRIER_SCALE, KEYS, count
-from shadow.track.join import read_joined
-from shadow.track.numbers import numbers
-from shadow.track.sequences import GROUP, sequences
+from shadow.track.cells import SCALE as BRIER_SCALE
+from shadow.track.join import GROUP
+from shadow.track.numbers import KEYS
 from tests.conftest import POINT_TOML, register
 
 pytestmark = pytest.mark.slow
@@ -182,22 +185,26 @@ def logs(draw: st.DrawFn, max_cases: int = 6, moving_predictions: bool = False) 
     return Logs(predictions, decisions, outcomes)
 
 
-def build(parts: dict[str, list[pl.DataFrame]]) -> Store:
-    """A fresh in-memory store with the sample point and each log loaded from its frames, in order."""
-    store = Store.memory()
-    register(store)
+def build(folder: Path, parts: dict[str, list[pl.DataFrame]], *, daily: bool = False) -> Track:
+    """A fresh store in `folder` with the sample point and each log loaded from its frames, in
+    order, then refreshed as `shadow refresh` does; with `daily`, refreshed after every load (each
+    refresh then reads again only the cases that load touched)."""
+    db = folder / "shadow.duckdb"
+    with Store.open(db, create=True) as store:
+        register(store)
     for log, frames in parts.items():
         for frame in frames:
             if frame.is_empty():
                 continue
-            (summary,) = ingest_into(store, log, plan_sources(frame), point=POINT.point_id, now=NOW)
+            with Store.open(db) as store:
+                (summary,) = ingest_into(
+                    store, log, plan_sources(frame), point=POINT.point_id, now=NOW
+                )
             # every generated row is valid: nothing may be lost on the way in
             assert (summary.accepted, summary.quarantined) == (frame.height, 0), summary.by_reason
-    return store
-
-
-def load(data: Logs) -> Store:
-    return build({log: [data.frame(log)] for log in SCHEMAS})
+            if daily:
+                refresh(db)
+    return track(db)
 
 
 @dataclass(frozen=True)
@@ -207,23 +214,29 @@ class Track:
     sequences: pl.DataFrame
 
 
-def track(store: Store) -> Track:
-    """The track record as `shadow refresh` computes it."""
-    joined = read_joined(store, POINT).cached()
-    counts = count(joined, POINT).collect()
-    return Track(
-        counts=counts.sort(SCOPE_KEYS),
-        numbers=numbers(counts, POINT).sort(SCOPE_KEYS),
-        sequences=sequences(joined, POINT, floor=FLOOR).sort(SEQUENCE_KEYS),
-    )
+def track(db: Path) -> Track:
+    """The track record `shadow refresh` publishes (its numbers hold every count too)."""
+    refresh(db)
+    with open_published(db) as published:
+        tables = set(published.tables())
+        numbers = published.table("numbers").drop("point_id") if "numbers" in tables else None
+        sequences = (
+            published.table("sequences").drop("point_id")
+            if "sequences" in tables
+            else pl.DataFrame(schema={k: pl.String for k in SEQUENCE_KEYS})
+        )
+    assert numbers is not None
+    numbers = numbers.sort(SCOPE_KEYS)
+    return Track(numbers, numbers, sequences.sort(SEQUENCE_KEYS))
 
 
-def track_of(data: Logs) -> Track:
-    store = load(data)
-    try:
-        return track(store)
-    finally:
-        store.close()
+def track_of(
+    data: Logs, *, daily: bool = False, parts: dict[str, list[pl.DataFrame]] | None = None
+) -> Track:
+    with tempfile.TemporaryDirectory() as folder:
+        return build(
+            Path(folder), parts or {log: [data.frame(log)] for log in SCHEMAS}, daily=daily
+        )
 
 
 # --- an independent oracle: DESIGN.md's joining rules as loops over cases ---------------------------
@@ -550,13 +563,12 @@ def assert_same(a: pl.DataFrame, b: pl.DataFrame, what: str) -> None:
 @SETTINGS
 @given(logs(), st.integers(0, 2**32 - 1))
 def test_permuting_the_input_rows_changes_nothing(data: Logs, seed: int) -> None:
-    """Shuffled rows, split files, logs loaded in another order: the same track record, exactly."""
+    """Shuffled rows, split files, logs loaded in another order, a refresh after each file: the
+    same track record as one refresh after every file, exactly."""
     first = track_of(data)
-    store = build(shuffled_parts(data, seed))
-    try:
-        second = track(store)
-    finally:
-        store.close()
+    # the shuffled files loaded one at a time, each followed by a refresh: every refresh but the
+    # first reads again only the cases its load touched (the daily refresh)
+    second = track_of(data, daily=True, parts=shuffled_parts(data, seed))
     assert_same(first.counts, second.counts, "counts")
     assert_same(first.numbers, second.numbers, "numbers")
     assert_same(first.sequences, second.sequences, "sequences")

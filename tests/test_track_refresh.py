@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,53 +14,42 @@ import pytest
 from click.testing import CliRunner
 
 from shadow.cli import cli
-from shadow.points import get_point, policy_version
+from shadow.refresh import refresh
+from shadow.refresh.cache import cache_path
 from shadow.snapshot import open_published
 from shadow.store import Store
-from shadow.track.refresh import compute
+from shadow.track.tables import TABLES
 
 
-def test_the_published_numbers_are_the_computed_ones(demo_db: Path) -> None:
-    with Store.open(demo_db, read_only=True) as store:
-        point = get_point(store, "pump-inspection")
-        assert point is not None
-        computed = compute(store, point, policy_version=policy_version(store, point.point_id))
+def test_the_published_snapshot_holds_every_table_and_its_point(demo_db: Path) -> None:
     with open_published(demo_db) as published:
         published.verify()
         assert published.meta["points"] == 1
-        for name, frame in computed.items():
-            got = published.table(name).drop("point_id")
-            assert got.sort(got.columns).equals(frame.sort(frame.columns)), name
+        assert set(TABLES) <= set(published.tables())
         points = published.table("points")
         assert points["owner"].to_list() == ["Dana Reyes, maintenance lead"]
 
 
-def test_joining_a_part_of_the_cases_at_a_time_changes_nothing(demo_db: Path) -> None:
-    # a store too large for memory is joined in parts (by a hash of the case id): with the sample
-    # split into about a dozen parts, every published table is the same as in one part
-    with Store.open(demo_db, read_only=True) as store:
-        point = get_point(store, "pump-inspection")
-        assert point is not None
-        whole = compute(store, point)
-        steps: list[str] = []
-        parted = compute(store, point, cases_per_part=700, step=steps.append)
-    assert "joining pump-inspection, part 12 of 12" in steps
-    for name, frame in whole.items():
-        other = parted[name]
-        assert frame.height > 0, name
-        assert other.sort(other.columns).equals(frame.sort(frame.columns)), name
-
-
-def test_refresh_in_parts_publishes_the_same_numbers(demo_db: Path, tmp_path: Path) -> None:
+def test_reading_a_bucket_of_cases_at_a_time_publishes_the_same_numbers(
+    demo_db: Path, tmp_path: Path
+) -> None:
+    # a store too large for memory is read a bucket of cases at a time (by a hash of the case
+    # id): with the sample split into a dozen buckets, every published value is the same
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(demo_db, db)
-    hashes = []
-    for options in ([], ["--cases-per-part", "1000", "--force"]):
-        result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--json", *options])
-        assert result.exit_code == 0, result.output
-        hashes.append(json.loads(result.stdout)["content_hash"])
-    assert hashes[0] == hashes[1]
-    bad = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--cases-per-part", "10"])
+    whole = refresh(db, force=True)
+    steps: list[str] = []
+    parted = refresh(db, force=True, cases_per_bucket=700, step=steps.append)
+    assert "reading the cases of pump-inspection, bucket 12 of 12" in steps
+    assert parted.published.content_hash == whole.published.content_hash
+    assert parted.published.rows == whole.published.rows
+    assert all(n > 0 for name, n in whole.published.rows.items() if name != "signoffs")
+    result = CliRunner().invoke(
+        cli, ["refresh", "--db", str(db), "--json", "--cases-per-bucket", "1000", "--force"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["content_hash"] == whole.published.content_hash
+    bad = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--cases-per-bucket", "10"])
     assert bad.exit_code == 2 and "10 is not in the range x>=1000" in bad.output
 
 
@@ -110,24 +98,23 @@ def first_day(db: Path) -> object:
         return store.rows("SELECT min(decided_at) FROM decisions")[0][0]
 
 
-def test_what_a_refresh_keeps_of_its_cases_is_removed_with_what_a_killed_one_left(
+def test_what_a_killed_refresh_left_in_the_cache_is_removed_by_the_next(
     demo_db: Path, tmp_path: Path
 ) -> None:
-    # a refresh keeps what the numbers need of each case in a folder beside the store (the
-    # published numbers equal the ones computed in memory: the first test of this file)
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(demo_db, db)
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
-    )
-    left = tmp_path / f"copy.duckdb.refresh-{int(dead.stdout)}-x1"  # a refresh killed mid-way
-    (left / "pump-inspection").mkdir(parents=True)
-    (left / "pump-inspection" / "streams-0.arrow").write_bytes(b"partial")
-    ours = tmp_path / f"copy.duckdb.refresh-{os.getpid()}-x2"  # a live process's: not touched
-    ours.mkdir()
-    result = CliRunner().invoke(cli, ["refresh", "--db", str(db)])
+    refresh(db)
+    folder = cache_path(db)
+    named = sorted(folder.rglob("*"))
+    # what a refresh killed mid-way leaves: files the manifest does not name
+    point = next(p for p in folder.iterdir() if p.is_dir())
+    stray = [point / "streams-2026-01-05-0-dead.arrow", folder / "manifest.json.dead.tmp"]
+    for path in stray:
+        path.write_bytes(b"partial")
+    result = CliRunner().invoke(cli, ["refresh", "--db", str(db), "--force"])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.glob("copy.duckdb.refresh-*")) == [ours.name]
+    assert not any(path.exists() for path in stray)
+    assert len(sorted(folder.rglob("*"))) == len(named)
 
 
 def test_refresh_says_what_it_computed(demo_db: Path, tmp_path: Path) -> None:

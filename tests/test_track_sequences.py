@@ -8,11 +8,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from shadow.points import get_point
+from shadow.stats import sequential
 from shadow.store import Store
-from shadow.track import stats
-from shadow.track.join import read_joined
-from shadow.track.sequences import sequences
+from shadow.track.streams import Bounds, stream, streams
 from tests.records import RECORDS
+from tests.support import joined, oracles, sequences
 
 # The paired resolved cases of one site and version, in maturity order, in plain SQL.
 STREAM = f"""
@@ -34,7 +34,7 @@ ORDER BY observed_at, case_id
 def table(demo: Store) -> pl.DataFrame:
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    return sequences(read_joined(demo, point), point, floor=0.85)
+    return sequences(joined(demo, point), point, floor=0.85)
 
 
 @pytest.mark.parametrize(("site", "version"), [("kiel", "v1"), ("essen", "v2")])
@@ -56,14 +56,14 @@ def test_the_last_state_equals_the_statistics_on_the_sql_stream(
     )
     # order-invariant: the e-value depends on the counts only
     assert last["accuracy_evalue"] == pytest.approx(
-        float(stats.beta_mixture_evalue(model.sum(), len(model), 0.85)), rel=1e-9
+        float(sequential.beta_mixture_evalue(model.sum(), len(model), 0.85)), rel=1e-9
     )
     # order-dependent: PrPl-EB must have been fed exactly this order
-    cs = stats.prpl_eb_paired(model - person, 0.05)
+    cs = sequential.prpl_eb_paired(model - person, 0.05)
     assert (last["difference_cs_low"], last["difference_cs_high"], last["difference_lower"]) == (
         pytest.approx((cs.low[-1], cs.high[-1], cs.lower[-1]), abs=1e-12)
     )
-    evalues = stats.beta_mixture_evalue_stream(model, 0.85)
+    evalues = oracles.beta_mixture_evalue_stream(model, 0.85)
     assert last["accuracy_always_valid_p"] == pytest.approx(min(1.0, 1 / np.nanmax(evalues)))
 
 
@@ -75,7 +75,7 @@ def test_one_row_per_day_and_the_counts_only_grow(table: pl.DataFrame) -> None:
 
 
 def test_alarms_are_counted_on_the_day_they_fire(demo: Store, table: pl.DataFrame) -> None:
-    from shadow.track.sequences import StreamState, _chart
+    from shadow.track.streams import StreamState, _chart
 
     point = get_point(demo, "pump-inspection")
     assert point is not None
@@ -100,12 +100,12 @@ def test_a_few_groups_at_a_time_gives_the_same_streams(
 ) -> None:
     # a large store's streams are worked out a run of whole groups at a time; here, with runs of
     # about 300 cases, the sample's 30-odd groups per segment column come in many runs
-    from shadow.track import sequences as module
+    from shadow.track import streams as module
 
     point = get_point(demo, "pump-inspection")
     assert point is not None
     monkeypatch.setattr(module, "CHUNK_CASES", 300)
-    chunked = sequences(read_joined(demo, point), point, floor=0.85)
+    chunked = sequences(joined(demo, point), point, floor=0.85)
     keys = ["model_version", "segment", "segment_value", "as_of"]
     a, b = table.sort(keys), chunked.sort(keys)
     assert a.select(keys).equals(b.select(keys))
@@ -124,13 +124,11 @@ def test_streams_resumed_from_a_days_states_are_the_streams_read_at_once(
 ) -> None:
     # a daily refresh goes on from yesterday's states with only the cases that matured since;
     # its rows for those days must be those of one run over every case, to the last bit
-    from shadow.track.sequences import sequences_and_states, stream
-
     point = get_point(demo, "pump-inspection")
     assert point is not None
-    streamed = stream(read_joined(demo, point), point, {"false_negative": 50.0}).collect()
-    options = {"floor": 0.85, "alpha": 0.05, "gate_alpha": 0.01, "costs": {"false_negative": 50.0}}
-    whole, states = sequences_and_states(streamed, point, **options)  # type: ignore[arg-type]
+    streamed = stream(joined(demo, point), point, {"false_negative": 50.0}).collect()
+    at = Bounds.of(0.85, 0.05, 0.01, {"false_negative": 50.0})
+    whole, states = streams(streamed, point, at)
     keys = ["model_version", "segment", "segment_value", "as_of"]
     days = whole["as_of"].unique().sort()
 
@@ -140,11 +138,11 @@ def test_streams_resumed_from_a_days_states_are_the_streams_read_at_once(
 
     # a cut where some group's CUSUM stands above 0 (most days every chart is back at 0)
     day = next(d for d in days[int(len(days) * cut) :] if carries_a_chart(d))
-    resumed, _ = sequences_and_states(
+    resumed, _ = streams(
         streamed.filter(pl.col("as_of") >= day),
         point,
+        at,
         resume=states.filter(pl.col("as_of") < day),
-        **options,  # type: ignore[arg-type]
     )
     expected = whole.filter(pl.col("as_of") >= day).sort(keys)
     assert resumed.height == expected.height > 100

@@ -13,29 +13,12 @@ from __future__ import annotations
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track.join import GROUP, Joined, segment_value
-
-
-def confusion(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """Every cell of the three tables, every label pair of the point (zeros included)."""
-    return confusion_of(confusion_counts(joined, point), point)
-
-
-# the keys of confusion_counts, besides the segment columns
-LABELS = ("model_version", "predicted_label", "human_label", "actual_label", "resolved")
-
-
-def confusion_counts(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """The paired cases per (version, segment columns' values, the three labels).
-
-    They add up across parts of the cases (counts.sum_parts); every table of every segment
-    column is then a sum over these few rows.
-    """
-    return joined.paired.group_by(*LABELS, *point.segment_columns).agg(cases=pl.len()).collect()
+from shadow.track.join import GROUP, segment_value
 
 
 def confusion_of(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
-    """The three tables of every segment column, from confusion_counts."""
+    """The three tables of every segment column, from the confusion cells (every label pair of
+    the point, zeros included)."""
     tables = {
         "model": ("actual_label", "predicted_label", pl.col("resolved")),
         "person": ("actual_label", "human_label", pl.col("resolved")),

@@ -4,10 +4,10 @@ For each model version and segment, from the whole record so far and the peeking
 (sequences.py) on the newest day:
 - accuracy against the floor: the one-sided beta-mixture e-test (STATISTICS.md 4.3 ii) passes at
   E >= 1/alpha. If it has not yet, how many resolved cases it needs in all if accuracy stays where
-  it is (STATISTICS.md 4.4, stats.evidence_needed), minus those it has;
+  it is (STATISTICS.md 4.4, sequential.evidence_needed), minus those it has;
 - non-inferiority to people: the one-sided PrPl-EB lower bound on the difference must exceed
   -margin (9.2 E3). If it does not yet, the paired cases needed at the current discordant rates
-  (stats.evidence_needed_paired), minus those it has;
+  (sequential.evidence_needed_paired), minus those it has;
 - the pace: resolved cases that matured in the last PACE_DAYS days, per week; "about when" is the
   newest day plus the cases still needed at that pace.
 "Never" (inf) means it cannot pass at the current rates (e.g. accuracy at or below the floor).
@@ -23,7 +23,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from shadow.track import stats
+from shadow.stats import sequential
 from shadow.track.join import GROUP
 
 DEFAULT_FLOOR = 0.85
@@ -64,13 +64,13 @@ def evidence(
     accuracy = frame["model_correct"].to_numpy() / n
     # the e-test passes once E has reached 1/alpha at any look: the always-valid p is then <= alpha
     passed_accuracy = frame["accuracy_always_valid_p"].to_numpy() <= alpha
-    total_accuracy = stats.evidence_needed(accuracy, floor, alpha)
+    total_accuracy = sequential.evidence_needed(accuracy, floor, alpha)
     resolved = frame["resolved"].fill_null(0).to_numpy().astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         p10 = frame["model_right_person_wrong"].fill_null(0).to_numpy() / resolved
         p01 = frame["person_right_model_wrong"].fill_null(0).to_numpy() / resolved
     passed_margin = frame["difference_lower"].to_numpy() > -margin
-    total_margin = stats.evidence_needed_paired(p10, p01, margin, alpha)
+    total_margin = sequential.evidence_needed_paired(p10, p01, margin, alpha)
     pace = (frame["matured"] - frame["matured_before"]).to_numpy() / (PACE_DAYS / 7)
     more_accuracy = np.where(passed_accuracy, 0.0, np.maximum(total_accuracy - n, 0.0))
     more_margin = np.where(passed_margin, 0.0, np.maximum(total_margin - n, 0.0))

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from shadow.policy import Gate, Policy
-from shadow.track import stats
+from shadow.stats import sequential
 from shadow.track.evidence import PACE_DAYS
 from shadow.track.join import GROUP
 
@@ -109,16 +109,16 @@ def gates(
                 )
             add("weeks", weeks, gate.min_weeks, weeks >= gate.min_weeks, np.full(len(n), np.nan))
             e = best_evalue("model_correct", "matured", gate.accuracy_floor)
-            need = stats.evidence_needed(accuracy, gate.accuracy_floor, alpha) - n
+            need = sequential.evidence_needed(accuracy, gate.accuracy_floor, alpha) - n
             add("accuracy", e, target, e >= target, need, gate.accuracy_floor)
             if gate.recall_floor is not None:
                 e = best_evalue("positives_caught", "positives", gate.recall_floor)
                 need = (
-                    stats.evidence_needed(recall, gate.recall_floor, alpha) - positives
+                    sequential.evidence_needed(recall, gate.recall_floor, alpha) - positives
                 ) / prevalence
                 add("recall", e, target, e >= target, need, gate.recall_floor)
             lower = col("gate_difference_lower")
-            need = stats.evidence_needed_paired(p10, p01, gate.margin, alpha) - n
+            need = sequential.evidence_needed_paired(p10, p01, gate.margin, alpha) - n
             add("people", lower, 0.0 - gate.margin, lower > -gate.margin, need, gate.margin)
             if gate.max_cost_difference is not None:
                 upper = col("gate_cost_difference_upper")
@@ -142,8 +142,8 @@ def best_evalues(correct: Array, total: Array, floor: float, group: Array) -> Ar
     this reaches 1/alpha: by Ville's inequality a rate at or below the floor does that with
     probability at most alpha, however many looks there are.
     """
-    e = stats.beta_mixture_evalue(correct, total, floor)
-    best: Array = 1 / stats.always_valid_p(e, group)[_last_rows(group)]
+    e = sequential.beta_mixture_evalue(correct, total, floor)
+    best: Array = 1 / sequential.always_valid_p(e, group)[_last_rows(group)]
     return best
 
 

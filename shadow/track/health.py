@@ -24,11 +24,10 @@ import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track import stats
+from shadow.stats import monitoring
+from shadow.track.cells import SCALE
 from shadow.track.join import GROUP, Joined, segment_value
 
-CALIBRATION_BINS = 10
-SCALE = 1e9  # calibration sums are kept in billionths, as integers (see calibration_sums)
 REFERENCE_WEEKS = 4
 WINDOW_WEEKS = 4
 MIN_SCORES = 50
@@ -77,49 +76,9 @@ DRIFT_SCHEMA = {
 }
 
 
-def calibration(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, bin) with the group's summary repeated on each row."""
-    return calibration_of(calibration_sums(joined, point), point)
-
-
-def calibration_sums(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """The sums calibration needs, per (version, segment columns' values, bin).
-
-    They add up: the sums of parts of the cases, summed again (counts.sum_parts), are those of all of them.
-    """
-    if point.positive_label is None:
-        return pl.DataFrame()
-    scored = (
-        joined.paired.filter(pl.col("resolved") & pl.col("score").is_not_null())
-        .select(
-            *point.segment_columns,
-            "model_version",
-            p="score",
-            y=(pl.col("actual_label") == point.positive_label).cast(pl.Float64),
-        )
-        .collect()
-    )
-    # sklearn's bins: equal width, right-closed (a score on an inner edge goes to the lower bin)
-    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
-    scored = scored.with_columns(bin=pl.Series(np.searchsorted(edges, scored["p"].to_numpy())))
-    p, y = pl.col("p"), pl.col("y")
-
-    def exact_sum(x: pl.Expr) -> pl.Expr:
-        # in billionths, as integers: a sum that is the same in any order, split in any parts
-        return (x * SCALE).round().cast(pl.Int64).sum()
-
-    return scored.group_by("model_version", *point.segment_columns, "bin").agg(
-        n=pl.len(),
-        sum_y=y.sum(),
-        sum_p=exact_sum(p),
-        sum_squares=exact_sum((p - y) ** 2),
-        _num=exact_sum((y - p) * (1 - 2 * p)),
-        _var=exact_sum((1 - 2 * p) ** 2 * p * (1 - p)),
-    )
-
-
 def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
-    """The calibration table from calibration_sums: every segment column's groups are sums of them.
+    """The calibration table from the calibration cells: every segment column's groups are sums
+    of them.
 
     Floats are rounded to 12 decimals so that a sum's last bits, which depend on how the rows
     were split across threads and parts, never show.
@@ -165,7 +124,9 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
         )
         parts.append(per_bin.join(per_group, on=GROUP).join(ece, on=GROUP))
     frame = pl.concat(parts)
-    z = frame["_num"].to_numpy() / np.sqrt(frame["_var"].to_numpy())
+    # every score 0 or 1 has no variance: z is infinite (or undefined where nothing is off)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = frame["_num"].to_numpy() / np.sqrt(frame["_var"].to_numpy())
     from scipy.special import ndtr
 
     frame = frame.with_columns(
@@ -176,11 +137,6 @@ def calibration_of(finest: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
         .with_columns(pl.col(pl.Float64).round(12), pl.col("cases", "bin_cases").cast(pl.Int64))
         .sort(*GROUP, "mean_score")
     )
-
-
-def drift(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """One row per (version, segment, value, week) with its PSI against the reference weeks."""
-    return drift_of(scores(joined, point).collect(), point)
 
 
 def scores(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
@@ -196,15 +152,8 @@ def scores(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     )
 
 
-def drift_of(scored: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
-    """The drift table from `scores` (of all the cases)."""
-    return drift_table(*drift_sums(scored, point))
-
-
-def drift_sums(scored: pl.DataFrame, point: DecisionPoint) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """What the drift table is computed from: per (version, segment, value), its reference (the
-    bin edges, the shares of its scores in each bin, their count and mean); per group and week,
-    the week's scores counted in those bins, and their count and sum (DRIFT_GROUPS, DRIFT_WEEKS).
+def _sums_of(scored: pl.DataFrame, point: DecisionPoint) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """drift_sums of every group in `scored` (all of their scores), from nothing.
 
     Each score is binned once, on its group's reference quantiles; a week's window is then a
     difference of cumulative histograms (drift_table), so the cost grows with the scores, not
@@ -224,19 +173,27 @@ def drift_sums(scored: pl.DataFrame, point: DecisionPoint) -> tuple[pl.DataFrame
     )
 
 
-def drift_update(
-    groups: pl.DataFrame,
-    weeks: pl.DataFrame,
+def drift_sums(
+    previous: tuple[pl.DataFrame, pl.DataFrame] | None,
     changed: list[date],
-    changed_scores: pl.DataFrame,
-    every_score: Callable[[], pl.DataFrame],
+    scores_of: Callable[[list[date] | None], pl.DataFrame],
     point: DecisionPoint,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """drift_sums after the scores of the weeks `changed` became `changed_scores` (the rows of
-    those weeks, of every case): those weeks are counted again on each group's reference bins. A
+    """What the drift table is computed from: per (version, segment, value), its reference (the
+    bin edges, the shares of its scores in each bin, their count and mean); per group and week,
+    the week's scores counted in those bins, and their count and sum (DRIFT_GROUPS, DRIFT_WEEKS).
+
+    `previous` is what the last refresh computed (None: nothing), before the scores of the weeks
+    `changed` changed; `scores_of(weeks)` gives the scores rows of those weeks (None: of every
+    week), of every case. The changed weeks are counted again on each group's reference bins. A
     group whose reference weeks (its first REFERENCE_WEEKS) changed, or a new group, is computed
-    again from `every_score()`. Equal to drift_sums over every score, to the last bit.
+    again from all its scores. So the result is that of every score computed from nothing, to
+    the last bit.
     """
+    if previous is None:  # nothing to go on from: every group is new
+        return _sums_of(scores_of(None), point)
+    groups, weeks = previous
+    changed_scores = scores_of(changed)
     known = {tuple(r[:3]): r for r in groups.iter_rows()}
     fresh: list[dict[str, object]] = []
     again: set[tuple[str, ...]] = set()
@@ -260,7 +217,7 @@ def drift_update(
     again = {k for k in again if k not in known or k in left}
     if again:
         wanted = pl.DataFrame(list(again), schema=dict.fromkeys(GROUP, pl.String), orient="row")
-        redone_groups, redone_weeks = drift_sums(every_score(), point)
+        redone_groups, redone_weeks = _sums_of(scores_of(None), point)
         redone_groups = redone_groups.join(wanted, on=GROUP, how="semi")
         redone_weeks = redone_weeks.join(wanted, on=GROUP, how="semi")
         groups = pl.concat([groups.join(wanted, on=GROUP, how="anti"), redone_groups])
@@ -271,7 +228,7 @@ def drift_update(
 
 
 def drift_table(groups: pl.DataFrame, weeks: pl.DataFrame) -> pl.DataFrame:
-    """The drift table from drift_sums (or drift_update)."""
+    """The drift table from drift_sums."""
     rows: list[dict[str, object]] = []
     by_group = {
         k: f
@@ -390,7 +347,7 @@ def _drift_rows(
                 "reference_scores": references,
                 "reference_until": weeks[min(REFERENCE_WEEKS, len(weeks)) - 1],
                 "in_reference": i < REFERENCE_WEEKS,
-                "psi": float(stats.psi_from_shares(expected, window / n)) if enough else None,
+                "psi": float(monitoring.psi_from_shares(expected, window / n)) if enough else None,
                 "psi_bins": bins if enough else None,
                 # what PSI reaches by chance alone at these volumes (its expectation under no
                 # drift, (bins - 1)(1/n_ref + 1/n_cur)): PSI means little until well above it
@@ -405,11 +362,6 @@ def _drift_rows(
     return rows
 
 
-def delays(joined: Joined, point: DecisionPoint) -> pl.DataFrame:
-    """Days from decision to outcome of record, per segment and week of decision (resolved cases)."""
-    return delays_of(delay_days(joined, point).collect(), point)
-
-
 def delay_days(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     """What delays reads of each resolved case: its segments, week of decision and days waited."""
     days = (pl.col("observed_at") - pl.col("decided_at")).dt.total_seconds() / 86400
@@ -421,8 +373,20 @@ def delay_days(joined: Joined, point: DecisionPoint) -> pl.LazyFrame:
     )
 
 
-def delays_of(days: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
-    """The delays table from `delay_days` (of all the cases)."""
+def delays(
+    previous: pl.DataFrame | None, changed: list[date], days: pl.DataFrame, point: DecisionPoint
+) -> pl.DataFrame:
+    """The delays table: `previous` (what the last refresh computed; None: nothing) with the weeks
+    `changed` computed again from `days`, the delay_days of those weeks (of every case)."""
+    fresh = _delays_of(days, point)
+    if previous is None:
+        return fresh
+    kept = previous.filter(~pl.col("week").is_in(changed))
+    return pl.concat([kept, fresh]).sort("segment", "segment_value", "week")
+
+
+def _delays_of(days: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
+    """The delays table of the cases in `days`."""
     resolved = days.lazy()
     # grouped by the (categorical) segment column itself; its values become text only in the
     # few grouped rows

@@ -8,20 +8,19 @@ DESIGN.md, "Joining: which rows count":
   decision of record; a version whose every prediction came after the decision was not shadowing
   it: the case is counted as a late prediction for that version, not as paired.
 
-DuckDB picks the records (SQL in sql/track/, as DESIGN.md words them); Polars joins them and works
-out each paired case's cell. Nothing is collected here.
+The records of record come from the store (shadow.refresh.records: DuckDB picks them, as
+DESIGN.md words them); here each case's predictions of record are joined to its decision and
+outcome, and each paired case gets its cell. Frames in, frames out; nothing is collected here.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.store import Store
 
 # The key of every per-segment table: the model version, the segment column ("all" for the whole
 # point) and its value ("all", a value, or "(none)" for cases without one).
@@ -98,130 +97,14 @@ class Joined:
         return Joined(*(f.lazy() for f in pl.collect_all(self.frames())))
 
 
-def parts_of(store: Store, point: DecisionPoint, cases_per_part: int) -> tuple[int, list[str]]:
-    """Into how many parts to split the point's cases, and every model version it has."""
-    from shadow import sql
-
-    versions, decisions = store.rows(sql.read("track", "versions"), {"point": point.point_id})[0]
-    return max(1, -(-int(decisions) // max(cases_per_part, 1))), list(versions or [])
-
-
 @dataclass(frozen=True)
 class Records:
-    """One part of a point's cases as DuckDB picked their records (join.read_records)."""
+    """A bucket of a point's cases as DuckDB picked their records (shadow.refresh.records)."""
 
     cases: pl.DataFrame  # one row per decided case: its decision and outcome of record
     # one row per (case, version): its prediction of record; a decided case named by its row in
     # `cases` (case_row), a case never decided by its id
     predictions: pl.DataFrame
-
-
-# Which cases a run of the records reads (the macro sql/track/*_of_record.sql call): a part of
-# them, by a hash of the case id; or all that the logs' rows hold (read_changed's).
-_PART_OF_THE_CASES = (
-    "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS (parts = 1 OR hash(id) % parts = part)"
-)
-_EVERY_CASE = "CREATE OR REPLACE TEMP MACRO wanted(id, part, parts) AS true"
-# The rows the records are picked from (the table macros sql/track/*_of_record.sql read from): the
-# logs, or copies of only the changed cases' rows ({} = "changed_").
-LOGS = {"outcome": "outcomes", "decision": "decisions", "prediction": "predictions"}
-_ROWS = "CREATE OR REPLACE TEMP MACRO {}_rows() AS TABLE SELECT * FROM {}"
-# `upto` when every load is read
-EVERY_LOAD = 2**62
-
-
-def read_records(
-    store: Store,
-    point: DecisionPoint,
-    part: tuple[int, int] = (0, 1),
-    *,
-    upto: int | None = None,
-) -> Records:
-    """The records of record of the point's cases (one part of them), as DESIGN.md words them.
-
-    DuckDB picks them (sql/track/*_of_record.sql; it streams and spills, and the cases are split
-    into parts by a hash of the case id so that memory stays bounded). With `upto` (a load id),
-    the logs are read as they stood after that load: what an earlier refresh read.
-    """
-    store.execute(_PART_OF_THE_CASES)
-    for name, log in LOGS.items():
-        store.execute(_ROWS.format(name, log))
-    return _records(store, point, part, upto)
-
-
-def read_changed(
-    store: Store, point: DecisionPoint, since: int
-) -> tuple[Records, Records, pl.Series]:
-    """The records of the point's cases with a row in a load after `since`, as the logs stand
-    now and as they stood after load `since`; and those cases' ids.
-
-    Every other case's records are as they were: a refresh after that load need read only these.
-    The changed cases' rows are copied out of the logs once, and both runs read the copies.
-    """
-    from shadow import sql
-
-    params = {"point": point.point_id, "since": since}
-    store.execute(sql.read("track", "changed_cases"), params)
-    for name, log in LOGS.items():
-        store.execute(
-            f"""CREATE OR REPLACE TEMP TABLE changed_{log} AS SELECT * FROM {log}
-            WHERE point_id = $point AND case_id IN (SELECT case_id FROM changed_cases)""",
-            {"point": point.point_id},
-        )
-        store.execute(_ROWS.format(name, f"changed_{log}"))
-    store.execute(_EVERY_CASE)
-    try:
-        now, before = _records(store, point), _records(store, point, upto=since)
-        changed = store.frame("SELECT case_id FROM changed_cases")["case_id"]
-    finally:
-        for log in LOGS.values():
-            store.execute(f"DROP TABLE IF EXISTS changed_{log}")
-    return now, before, changed
-
-
-def _records(
-    store: Store, point: DecisionPoint, part: tuple[int, int] = (0, 1), upto: int | None = None
-) -> Records:
-    """One run of sql/track/*_of_record.sql over the rows the macros give."""
-    from shadow import sql
-
-    segments = list(point.segment_columns)
-    # the segments' shape for json_transform; {"_": ...} when the point has none (dropped later)
-    shape = json.dumps(dict.fromkeys(segments or ["_"], "VARCHAR"))
-    params = {
-        "point": point.point_id,
-        "part": part[0],
-        "parts": part[1],
-        "upto": EVERY_LOAD if upto is None else upto,
-    }
-    # the outcome and decision of record in one query (the segments' numbers, read twice in it,
-    # worked out once)
-    cases = store.frame(
-        f"WITH record_outcome AS ({_body('outcome_of_record')}),"
-        f" segment_codes AS MATERIALIZED ({_body('segment_codes')}),"
-        f" record_decision AS ({_body('decision_of_record')})"
-        f" SELECT * FROM ({_body('decided')})",
-        {**params, "segments": shape},
-    )
-    # the predictions are matched to the decisions of record as Polars now holds them (read in
-    # place, not copied into a table: writing a DuckDB table of them costs more), and name their
-    # case by its row there
-    decisions = cases.select("case_id", "decided_at", "human_label", "decision_rows")
-    store.register("record_decision", decisions.with_row_index("_case_row"))
-    try:
-        predictions = store.frame(
-            sql.read("track", "prediction_of_record"), {**params, "segments": shape}
-        )
-    finally:
-        store.unregister("record_decision")
-    return Records(cases, predictions)
-
-
-def _body(name: str) -> str:
-    """sql/track/<name>.sql as a query to nest in another (without its closing semicolon)."""
-    from shadow import sql
-
-    return sql.read("track", name).strip().rstrip(";")
 
 
 def join_records(records: Records, versions: list[str], point: DecisionPoint) -> Joined:
@@ -249,22 +132,6 @@ def _decoded(frame: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
     # categorical: joined, grouped and kept as small codes, not a string per case
     segments = [pl.col(c).cast(pl.Categorical) for c in point.segment_columns]
     return frame.unnest("segments").with_columns(segments)
-
-
-def read_joined(
-    store: Store,
-    point: DecisionPoint,
-    part: tuple[int, int] = (0, 1),
-    versions: list[str] | None = None,
-) -> Joined:
-    """Join the point's three logs (one part of its cases): DESIGN.md's records, then the cells.
-
-    DuckDB picks the records of record (read_records); Polars joins each case's predictions of
-    record to its decision and outcome and works out where it falls (join_records).
-    """
-    if versions is None:
-        versions = parts_of(store, point, 1)[1]
-    return join_records(read_records(store, point, part), versions, point)
 
 
 def join(

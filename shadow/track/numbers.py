@@ -1,9 +1,19 @@
-"""Every rate, interval and test of DESIGN.md's "The numbers", from the counts of counts.py.
+"""Every count, rate, interval and test of DESIGN.md's "The numbers", summed from the cells.
 
-Each rate comes with the count it is a share of (its n) and, where STATISTICS.md gives one, its 95%
-interval. A rate whose n is 0 is null ("no evidence yet"), never 0. The intervals here are
-snapshot intervals: right for describing one period, not for deciding after daily looks (the
-peeking-safe ones are in sequences.py).
+The counts (rollup): one row per (model_version, segment, segment_value, period, period_start,
+scope):
+- segment is "all" (segment_value "all") or one of the point's segment columns;
+- period is "day", "week" (ISO, Monday start) or "month" of the decision time, in the point's
+  timezone, or "all" (the whole record in one row, period_start null);
+- scope "period" counts the cases decided in that period; "cumulative" counts every case decided
+  from the first day up to the end of that period; "rolling" (weeks only) counts the cases decided
+  in that week and the three before it (the recent track record, for decline alarms).
+Every count is additive, so cumulative rows are running sums.
+
+The rates (numbers): each comes with the count it is a share of (its n) and, where
+docs/statistics.md gives one, its 95% interval. A rate whose n is 0 is null ("no evidence yet"),
+never 0. The intervals here are snapshot intervals: right for describing one period, not for
+deciding after daily looks (the peeking-safe ones are the streams').
 """
 
 from __future__ import annotations
@@ -14,13 +24,83 @@ import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track import stats
-from shadow.track.counts import BRIER_SCALE
+from shadow.stats import fixed
+from shadow.track.cells import SCALE, Cells
+from shadow.track.join import segment_value
 
 # The share of people-positive cases with an outcome minus that of people-negative cases, above
 # which outcomes look selected by the person's decision (STATISTICS.md 5.2), given enough cases.
 SELECTIVE_GAP = 0.3
 SELECTIVE_MIN_CASES = 20
+PERIODS = ("day", "week", "month", "all")
+# Weekly rows also come as a rolling window: the cases decided in that week and the three before.
+ROLLING_WINDOW = "28d"
+KEYS = ("model_version", "segment", "segment_value", "period", "period_start")
+
+
+def numbers_of(cells: Cells, versions: list[str], point: DecisionPoint) -> pl.DataFrame:
+    """The published numbers table: every count summed from the cells, with its rates."""
+    return numbers(rollup(cells, versions, point).collect(), point)
+
+
+def rollup(cells: Cells, versions: list[str], point: DecisionPoint) -> pl.LazyFrame:
+    """Every count per version x segment x period (scopes period, cumulative, rolling), summed
+    from the cells."""
+    # every version that scored anything sees every decided case (its coverage may be 0)
+    version_frame = pl.LazyFrame({"model_version": versions}, schema={"model_version": pl.String})
+    decided_frame, version_counts = cells.decided.lazy(), cells.by_version.lazy()
+    per_period = []
+    on = ["model_version", "segment_value", "period_start"]
+    for segment in ("all", *point.segment_columns):
+        for period in PERIODS:
+            # the keys as columns first: grouping an empty frame by a literal would give a row
+            keys = _keys(segment, period)
+            drop = [*point.segment_columns, "_day"]
+            decided = (
+                decided_frame.with_columns(keys)
+                .drop(drop)
+                .group_by("segment_value", "period_start")
+                .agg(pl.all().sum())
+            )
+            by_version = (
+                version_counts.with_columns(keys).drop(drop).group_by(on).agg(pl.all().sum())
+            )
+            frame = decided.join(version_frame, how="cross").join(
+                by_version, on=on, how="full", coalesce=True, nulls_equal=True
+            )
+            per_period.append(frame.with_columns(segment=pl.lit(segment), period=pl.lit(period)))
+    counts = pl.concat(per_period, how="diagonal_relaxed").with_columns(
+        pl.exclude(KEYS).fill_null(0)
+    )
+    cumulative = counts.filter(pl.col("period") != "all").with_columns(
+        pl.exclude(KEYS)
+        .cum_sum()
+        .over(["model_version", "segment", "segment_value", "period"], order_by="period_start")
+    )
+    rolling = counts.filter(period="week").with_columns(
+        pl.exclude(KEYS)
+        .rolling_sum_by("period_start", window_size=ROLLING_WINDOW)
+        .over(["model_version", "segment", "segment_value"])
+    )
+    return pl.concat(
+        [
+            counts.with_columns(scope=pl.lit("period")),
+            cumulative.with_columns(scope=pl.lit("cumulative")),
+            rolling.with_columns(scope=pl.lit("rolling")),
+        ]
+    ).sort("model_version", "segment", "segment_value", "period", "scope", "period_start")
+
+
+def _keys(segment: str, period: str) -> list[pl.Expr]:
+    """segment_value and period_start of a finest-grain row (its _day)."""
+    day = pl.col("_day")
+    start = {
+        "day": day,
+        "week": day.dt.truncate("1w"),
+        "month": day.dt.truncate("1mo"),
+        "all": pl.lit(None, pl.Date),
+    }[period]
+    return [segment_value(segment).alias("segment_value"), start.alias("period_start")]
 
 
 def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
@@ -32,7 +112,7 @@ def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             out[name] = np.where(n > 0, k / n, np.nan)
         if interval:
-            low, high = stats.wilson(k, n)
+            low, high = fixed.wilson(k, n)
             out[f"{name}_low"], out[f"{name}_high"] = low, high
 
     share("model_coverage", col("paired"), col("decided"), interval=False)
@@ -46,10 +126,10 @@ def numbers(counts: pl.DataFrame, point: DecisionPoint) -> pl.DataFrame:
     share("person_accuracy", a + c, resolved)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["difference"] = np.where(resolved > 0, (b - c) / resolved, np.nan)
-    out["difference_low"], out["difference_high"] = stats.newcombe(a, b, c, d)
-    test = stats.mcnemar(b, c)
+    out["difference_low"], out["difference_high"] = fixed.newcombe(a, b, c, d)
+    test = fixed.mcnemar(b, c)
     out["mcnemar_exact_p"], out["mcnemar_mid_p"] = test.exact, test.mid_p
-    cs = stats.beta_binomial_cs(a + b, resolved)
+    cs = fixed.beta_binomial_cs(a + b, resolved)
     out["model_accuracy_cs_low"], out["model_accuracy_cs_high"] = cs.low, cs.high
 
     if point.positive_label is not None:
@@ -75,9 +155,9 @@ def _binary(
     both, model_only = col("both_positive"), col("model_only_positive")
     person_only, neither = col("person_only_positive"), col("both_negative")
     tables = np.stack([np.stack([both, model_only], -1), np.stack([person_only, neither], -1)], -2)
-    kappa = stats.cohen_kappa(tables)
+    kappa = fixed.cohen_kappa(tables)
     out["kappa"], out["kappa_low"], out["kappa_high"] = kappa.estimate, kappa.low, kappa.high
-    ac1 = stats.gwet_ac1(tables)
+    ac1 = fixed.gwet_ac1(tables)
     out["ac1"], out["ac1_low"], out["ac1_high"] = ac1.estimate, ac1.low, ac1.high
     paired = col("paired")
     share("model_positive_rate", both + model_only, paired, interval=False)
@@ -91,7 +171,7 @@ def _binary(
     for side in ("model", "person"):
         false_positive = col(f"{side}_positive_resolved") - col(f"{side}_true_positive")
         share(f"{side}_specificity", negative - false_positive, negative)
-    share("brier", col("brier_sum_e9") / BRIER_SCALE, col("brier_n"), interval=False)
+    share("brier", col("brier_sum_e9") / SCALE, col("brier_n"), interval=False)
     decided_negative = col("decided") - col("decided_positive")
     share(
         "outcome_coverage_person_positive",
@@ -116,7 +196,7 @@ def _costs(
         fp = col(f"{side}_positive_resolved") - tp
         fn = actual - tp
         tn = resolved - tp - fp - fn
-        out[f"{side}_cost_per_case"] = stats.expected_cost(
+        out[f"{side}_cost_per_case"] = fixed.expected_cost(
             tp,
             fp,
             fn,

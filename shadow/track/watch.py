@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from shadow.policy import Policy
-from shadow.track import stats
+from shadow.stats import sequential
 from shadow.track.gates import judged
 
 SEGMENT = ["segment", "segment_value"]
@@ -117,7 +117,7 @@ def _watch(
         return 0, None, None, 0, False
     n = after["matured"].to_numpy() - base_n
     correct = after["model_correct"].to_numpy() - base_correct
-    e = float(np.max(stats.beta_mixture_evalue_below(correct, n, floor)))
+    e = float(np.max(sequential.beta_mixture_evalue_below(correct, n, floor)))
     alarms = int(after["cusum_alarms"].sum())
     review = e >= 1 / alpha or alarms > 0
     return int(n[-1]), float(correct[-1] / n[-1]), e, alarms, review

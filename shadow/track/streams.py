@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from shadow.points import DecisionPoint
-from shadow.track import stats
+from shadow.stats import monitoring, sequential
 from shadow.track.join import GROUP, Joined, by_group, value_numbers
 
 COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
@@ -43,26 +43,6 @@ THREADS = min(4, os.cpu_count() or 1)
 # The streams are worked out a run of whole groups at a time, of about this many cases: each run
 # holds a few dozen arrays as long as its cases, so the segment columns can run side by side.
 CHUNK_CASES = 1_000_000
-
-
-def sequences(
-    joined: Joined,
-    point: DecisionPoint,
-    *,
-    floor: float,
-    alpha: float = 0.05,
-    gate_alpha: float | None = None,
-    costs: dict[str, float] | None = None,
-) -> pl.DataFrame:
-    """One row per (version, segment, segment value, day an outcome matured): the state that day."""
-    return sequences_of(
-        stream(joined, point, costs).collect(),
-        point,
-        floor=floor,
-        alpha=alpha,
-        gate_alpha=gate_alpha,
-        costs=costs,
-    )
 
 
 def stream(
@@ -84,29 +64,29 @@ def stream(
     )
 
 
-def sequences_of(
-    streamed: pl.DataFrame,
-    point: DecisionPoint,
-    *,
-    floor: float,
-    alpha: float = 0.05,
-    gate_alpha: float | None = None,
-    costs: dict[str, float] | None = None,
-) -> pl.DataFrame:
-    """The sequences table from `stream` (of all the cases)."""
-    return sequences_and_states(
-        streamed, point, floor=floor, alpha=alpha, gate_alpha=gate_alpha, costs=costs
-    )[0]
+class Bounds(NamedTuple):
+    """What the streams are computed at: the accuracy floor, the error rate of the published
+    bounds, the gate's error rate, and the largest cost difference one case can make (None
+    without costs). Streams computed at other bounds cannot be gone on from."""
+
+    floor: float
+    alpha: float
+    gate_alpha: float
+    max_cost: float | None
+
+    @classmethod
+    def of(
+        cls, floor: float, alpha: float, gate_alpha: float, costs: dict[str, float] | None
+    ) -> Bounds:
+        """The bounds for a policy's floor, error rates and costs."""
+        return cls(floor, alpha, gate_alpha, _max_cost(costs))
 
 
-def sequences_and_states(
+def streams(
     streamed: pl.DataFrame,
     point: DecisionPoint,
+    bounds: Bounds,
     *,
-    floor: float,
-    alpha: float = 0.05,
-    gate_alpha: float | None = None,
-    costs: dict[str, float] | None = None,
     resume: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The sequences table from `stream`, and where each stream stood at the end of each day.
@@ -129,9 +109,8 @@ def sequences_and_states(
         .to_numpy()
     )
     resolved = streamed.drop("case_id")
-    gate = Gate(alpha if gate_alpha is None else gate_alpha, _max_cost(costs))
     states = _states_of(resume)
-    columns = _Columns.of(resolved, gate)
+    columns = _Columns.of(resolved, bounds)
     # each segment column's streams on their own thread: numpy and Polars do the work outside
     # Python's lock, so the segment columns run side by side on a machine's cores
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
@@ -142,24 +121,14 @@ def sequences_and_states(
                     columns,
                     matured,
                     segment,
-                    point,
-                    floor=floor,
-                    alpha=alpha,
-                    gate=gate,
-                    states=states,
+                    bounds,
+                    states,
                 ),
                 ("all", *point.segment_columns),
             )
         )
     table = pl.concat(p[0] for p in parts).sort(*GROUP, "as_of")
     return table, pl.concat(p[1] for p in parts).sort(*GROUP, "as_of")
-
-
-class Gate(NamedTuple):
-    """What the gate columns are computed at: its error rate and the largest cost of one case."""
-
-    alpha: float
-    max_cost: float | None
 
 
 class _Columns(NamedTuple):
@@ -175,14 +144,14 @@ class _Columns(NamedTuple):
     versions: tuple[np.ndarray, np.ndarray]
 
     @classmethod
-    def of(cls, resolved: pl.DataFrame, gate: Gate) -> _Columns:
+    def of(cls, resolved: pl.DataFrame, bounds: Bounds) -> _Columns:
         return cls(
             resolved["as_of"].to_physical().to_numpy(),
             resolved["model_right"].to_numpy(),
             resolved["person_right"].to_numpy(),
             resolved["positive"].to_numpy(),
             (resolved["model_cost"] - resolved["person_cost"]).to_numpy()
-            if gate.max_cost
+            if bounds.max_cost
             else None,
             resolved["as_of"],
             value_numbers(resolved["model_version"]),
@@ -200,8 +169,8 @@ class StreamState(NamedTuple):
     best_log_evalue: float  # the largest ln E at any look so far (the always-valid p)
     reference_errors: int  # the model's errors among its first REFERENCE_CASES (the CUSUM's p0)
     cusum: float
-    paired: stats.PrplSums | None
-    cost: stats.PrplSums | None
+    paired: sequential.PrplSums | None
+    cost: sequential.PrplSums | None
 
     @classmethod
     def start(cls) -> StreamState:
@@ -241,11 +210,11 @@ STATE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _sums_of(row: dict[str, object], name: str) -> stats.PrplSums | None:
+def _sums_of(row: dict[str, object], name: str) -> sequential.PrplSums | None:
     if row[f"{name}_t"] is None:
         return None
     sides = range(_SIDES[name])
-    return stats.PrplSums(
+    return sequential.PrplSums(
         int(row[f"{name}_t"]),  # type: ignore[call-overload]
         float(row[f"{name}_x"]),  # type: ignore[arg-type]
         float(row[f"{name}_squares"]),  # type: ignore[arg-type]
@@ -275,11 +244,7 @@ def _segment_sequences(
     columns: _Columns,
     matured: np.ndarray,
     segment: str,
-    point: DecisionPoint,
-    *,
-    floor: float,
-    alpha: float,
-    gate: Gate,
+    bounds: Bounds,
     states: dict[tuple[str, str, str], StreamState],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The streams of one segment column (or "all"): every version x value, in maturity order;
@@ -305,10 +270,8 @@ def _segment_sequences(
             (versions, values),
             chunk,
             segment,
-            floor=floor,
-            alpha=alpha,
-            gate=gate,
-            states=states,
+            bounds,
+            states,
         )
         for chunk in _chunks(order, groups)
     ]
@@ -330,10 +293,7 @@ def _chunk_sequences(
     names: tuple[np.ndarray, np.ndarray],
     chunk: tuple[np.ndarray, np.ndarray],
     segment: str,
-    *,
-    floor: float,
-    alpha: float,
-    gate: Gate,
+    bounds: Bounds,
     states: dict[tuple[str, str, str], StreamState],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The sequences of the whole groups in `chunk` (the cases' rows, and their group numbers),
@@ -353,11 +313,11 @@ def _chunk_sequences(
     positive = columns.positive[order].astype(np.int64)
     diff = columns.diff[order] if columns.diff is not None else None
     versions, values = names
-    bounds: np.ndarray = np.r_[np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]), len(groups)]
-    cut: np.ndarray = np.searchsorted(pick, bounds)
+    starts: np.ndarray = np.r_[np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]]), len(groups)]
+    cut: np.ndarray = np.searchsorted(pick, starts)
     rows, kept = [], []
-    for g in range(len(bounds) - 1):
-        first, stop = bounds[g], bounds[g + 1]
+    for g in range(len(starts) - 1):
+        first, stop = starts[g], starts[g + 1]
         number = int(groups[first])
         key = (str(versions[number // len(values)]), segment, str(values[number % len(values)]))
         at = pick[cut[g] : cut[g + 1]] - first
@@ -369,9 +329,7 @@ def _chunk_sequences(
             None if diff is None else diff[cases],
             at,
             states.get(key),
-            floor=floor,
-            alpha=alpha,
-            gate=gate,
+            bounds,
         )
         rows.append(numbers)
         kept.append(state)
@@ -383,7 +341,9 @@ def _chunk_sequences(
     }
     table = pl.DataFrame(
         {**head, **{k: np.concatenate([r[k] for r in rows]) for k in rows[0]}}
-    ).with_columns(floor=pl.lit(floor), alpha=pl.lit(alpha), gate_alpha=pl.lit(gate.alpha))
+    ).with_columns(
+        floor=pl.lit(bounds.floor), alpha=pl.lit(bounds.alpha), gate_alpha=pl.lit(bounds.gate_alpha)
+    )
     state_frame = pl.DataFrame(
         {**head, **{k: np.concatenate([r[k] for r in kept]) for k in kept[0]}},
         schema=STATE_SCHEMA,
@@ -398,28 +358,26 @@ def _group_sequences(
     diff: np.ndarray | None,
     at: np.ndarray,
     state: StreamState | None,
-    *,
-    floor: float,
-    alpha: float,
-    gate: Gate,
+    bounds: Bounds,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray | None]]:
     """One group's numbers after its cases `at` (each day's last), going on from `state`, and its
     states there (as STATE_SCHEMA's columns)."""
     s = state or StreamState.start()
+    floor, alpha, gate_alpha, max_cost = bounds
 
     def running(values: np.ndarray, initial: int) -> np.ndarray:
         return np.asarray(initial + np.cumsum(values)[at])
 
-    logs = (float(np.log(2 / alpha)), float(np.log(1 / alpha)), float(np.log(1 / gate.alpha)))
-    (two, one, other), paired = stats.prpl_eb_run((model - person + 1) / 2, logs, at, s.paired)
+    logs = (float(np.log(2 / alpha)), float(np.log(1 / alpha)), float(np.log(1 / gate_alpha)))
+    (two, one, other), paired = sequential.prpl_eb_run((model - person + 1) / 2, logs, at, s.paired)
     cost_upper = np.full(len(at), np.nan)
-    cost: stats.PrplTrail | None = None
-    if diff is not None and gate.max_cost:
+    cost: sequential.PrplTrail | None = None
+    if diff is not None and max_cost:
         # the upper bound on the mean difference is the mirror of a lower bound on its negative
-        flipped = (gate.max_cost - diff) / (2 * gate.max_cost)
-        log_term = (float(np.log(1 / gate.alpha)),)
-        (side,), cost = stats.prpl_eb_run(flipped, log_term, at, s.cost)
-        cost_upper = gate.max_cost - 2 * gate.max_cost * np.maximum(side[0] - side[1], 0.0)
+        flipped = (max_cost - diff) / (2 * max_cost)
+        log_term = (float(np.log(1 / gate_alpha)),)
+        (side,), cost = sequential.prpl_eb_run(flipped, log_term, at, s.cost)
+        cost_upper = max_cost - 2 * max_cost * np.maximum(side[0] - side[1], 0.0)
     cusum, alarm, reference_errors = _chart(1 - model, s)
     # which day (of the picked days) each case belongs to: the alarms each day
     day_of_case = np.searchsorted(at, np.arange(len(model)))
@@ -429,7 +387,7 @@ def _group_sequences(
     # looking only at day ends can only make it larger (more cautious), never smaller.
     matured = s.matured + 1 + at
     correct = running(model, s.model_correct)
-    evalue = stats.beta_mixture_evalue(correct, matured, floor)
+    evalue = sequential.beta_mixture_evalue(correct, matured, floor)
     log_e = np.clip(
         np.log(np.maximum(np.nan_to_num(evalue, nan=1.0, posinf=np.inf), 1.0)), 0.0, 1000.0
     )
@@ -470,7 +428,7 @@ def _group_sequences(
 
 
 def _trail_columns(
-    name: str, trail: stats.PrplTrail | None, rows: int
+    name: str, trail: sequential.PrplTrail | None, rows: int
 ) -> dict[str, np.ndarray | None]:
     """A PrPl-EB trail as STATE_SCHEMA's columns for `name` (nulls without one)."""
     columns: dict[str, np.ndarray | None] = {}
@@ -528,7 +486,7 @@ def _chart(errors: np.ndarray, state: StreamState) -> tuple[np.ndarray, np.ndarr
         p0 = int(reference_errors[still - 1] if still else state.reference_errors) / REFERENCE_CASES
         p0 = min(max(p0, 0.01), 0.9)  # a reference with no (or only) errors still gives a chart
         start = state.cusum if still == 0 else 0.0
-        chart = stats.bernoulli_cusum(
+        chart = monitoring.bernoulli_cusum(
             errors[still:], p0, min(p0 + max(p0, MIN_RISE), 0.99), CUSUM_H, start
         )
         value[still:] = chart.s

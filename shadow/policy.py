@@ -1,7 +1,7 @@
 """Readiness policies: the stages a decision point's model can earn and the gate into each.
 
 A point's `[policy]` table (TOML) names the stages in order and, per stage, its gate. Anything left
-out takes the defaults of STATISTICS.md 9.1. A policy with an unknown key, a stage out of order or a
+out takes the defaults of docs/statistics.md 9.1. A policy with an unknown key, a stage out of order or a
 value outside its range is refused with a message naming the key and the fix.
 
     [policy]
@@ -33,7 +33,7 @@ _COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
 
 @dataclass(frozen=True)
 class Gate:
-    """What a segment must show before it moves into one stage (STATISTICS.md 9.2)."""
+    """What a segment must show before it moves into one stage (docs/statistics.md 9.2)."""
 
     min_resolved: int
     min_positives: int
@@ -48,7 +48,7 @@ class Gate:
     quiet_weeks: float = 4.0
 
 
-# STATISTICS.md 9.1 (sponsor-tunable, not statistical truths); no decline alarm in the last 4 weeks.
+# docs/statistics.md 9.1 (sponsor-tunable, not statistical truths); no decline alarm in the last 4 weeks.
 DEFAULT_GATES = {
     "advisory": Gate(100, 10, 4, 0.85, margin=0.05, max_psi=0.25),
     "assisted": Gate(300, 30, 4, 0.85, margin=0.03, max_psi=0.25, max_calibration_gap=0.05),

@@ -293,7 +293,7 @@ def evidence_needed(
 
     Assumes the data sit exactly at rate p: at n cases, S = round(p·n) of them are right (numpy's
     round, half to even), and n runs over a grid of ``step`` cases. This convention reproduces every
-    row of STATISTICS.md's "price of peeking" table (e.g. 0.90 → 0.85: 395 at alpha = 0.05, 535 at
+    row of the "price of peeking" table of docs/statistics.md 4.4 (e.g. 0.90 → 0.85: 395 at alpha = 0.05, 535 at
     alpha = 0.0125). The answer is the first n on the grid where E_n >= 1/alpha. inf where the test does not
     pass by n_max (e.g. p <= p0); NaN where p or p0 is NaN.
     """
@@ -353,7 +353,7 @@ def evidence_needed_paired(
     """Paired cases needed before the one-sided PrPl-EB lower bound on Δ exceeds -margin (§4.4, E3).
 
     On the deterministic ``paired_stream(p10, p01, n)``; the first n (every n counts) where the bound
-    at level alpha is above -margin. Reproduces STATISTICS.md's planning values for δ = 0.05, alpha = 0.05:
+    at level alpha is above -margin. Reproduces docs/statistics.md 4.4's planning values for δ = 0.05, alpha = 0.05:
     380 (p10 = p01 = 0.05), 213 (0.08/0.05), 750 (0.10/0.10), 100 (0.15/0.05). inf where it does not
     pass by n_max, and at once where p10 - p01 <= -margin (the bound settles near p10 - p01, so a
     pass there would be a transient of the planning stream, not a plan); NaN for NaN input.

@@ -2,9 +2,9 @@
 
 For each model version and segment, from the whole record so far and the peeking-safe state
 (sequences.py) on the newest day:
-- accuracy against the floor: the one-sided beta-mixture e-test (STATISTICS.md 4.3 ii) passes at
+- accuracy against the floor: the one-sided beta-mixture e-test (docs/statistics.md 4.3 ii) passes at
   E >= 1/alpha. If it has not yet, how many resolved cases it needs in all if accuracy stays where
-  it is (STATISTICS.md 4.4, sequential.evidence_needed), minus those it has;
+  it is (docs/statistics.md 4.4, sequential.evidence_needed), minus those it has;
 - non-inferiority to people: the one-sided PrPl-EB lower bound on the difference must exceed
   -margin (9.2 E3). If it does not yet, the paired cases needed at the current discordant rates
   (sequential.evidence_needed_paired), minus those it has;

@@ -7,7 +7,7 @@ ready (every criterion of the stage passes), alpha (the segment's error rate), s
 policy_version. Criteria: resolved, positives, weeks, accuracy, recall, people, cost, calibration,
 drift, decline.
 
-STATISTICS.md 9.2, judged at the newest look (the newest day an outcome matured) from the daily
+docs/statistics.md 9.2, judged at the newest look (the newest day an outcome matured) from the daily
 states of sequences.py. What decides is anytime-valid, so looking every day cannot make a gate
 pass by chance:
 - accuracy (E2): the one-sided beta-mixture e-value for "accuracy <= floor", computed at every look

@@ -1,6 +1,6 @@
 """Model health: calibration, score drift, and how long outcomes take to arrive.
 
-- calibration (STATISTICS.md 5.4): per model version and segment, over every paired case with a
+- calibration (docs/statistics.md 5.4): per model version and segment, over every paired case with a
   known outcome and a score: reliability bins (equal width, sklearn's right-closed convention) with
   their counts, the Brier score, the expected calibration error over the same bins, Spiegelhalter's
   z and calibration-in-the-large (mean score minus the observed rate);

@@ -29,7 +29,7 @@ from shadow.track.cells import SCALE, Cells
 from shadow.track.join import segment_value
 
 # The share of people-positive cases with an outcome minus that of people-negative cases, above
-# which outcomes look selected by the person's decision (STATISTICS.md 5.2), given enough cases.
+# which outcomes look selected by the person's decision (docs/statistics.md 5.2), given enough cases.
 SELECTIVE_GAP = 0.3
 SELECTIVE_MIN_CASES = 20
 PERIODS = ("day", "week", "month", "all")
@@ -184,7 +184,7 @@ def _binary(
 def _costs(
     col: Callable[[str], np.ndarray], costs: dict[str, float], out: dict[str, np.ndarray]
 ) -> None:
-    """Expected cost per resolved case for each side (STATISTICS.md 7), from the policy's costs.
+    """Expected cost per resolved case for each side (docs/statistics.md 7), from the policy's costs.
 
     [policy.costs] false_negative (a missed positive), false_positive (acting without need), and
     optionally true_positive / true_negative (the cost of acting or not when right).
@@ -209,7 +209,7 @@ def _costs(
 
 
 def _selective_labels() -> pl.Expr:
-    """True where outcomes arrive far more often for cases the person acted on (STATISTICS.md 5.2)."""
+    """True where outcomes arrive far more often for cases the person acted on (docs/statistics.md 5.2)."""
     negative = pl.col("decided") - pl.col("decided_positive")
     gap = pl.col("outcome_coverage_person_positive") - pl.col("outcome_coverage_person_negative")
     return (

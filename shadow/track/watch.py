@@ -2,7 +2,7 @@
 
 A segment's stage is the one its latest sign-off moved it to (shadow before any). A segment above
 shadow is watched on the cases whose outcome matured after the day it was promoted
-(STATISTICS.md 9.4), for the model version with the newest evidence:
+(docs/statistics.md 9.4), for the model version with the newest evidence:
 - the mirror-image e-process for "accuracy >= the floor of its stage", judged at each day's end;
   reaching 1/alpha is strong evidence that accuracy fell below the floor;
 - the decline alarm (Bernoulli CUSUM, sequences.py) on any day since the promotion.

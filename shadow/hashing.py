@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -70,19 +69,13 @@ def week_chunk(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def chunk_hashes(frame: pl.DataFrame, column: str) -> dict[str, tuple[int, str]]:
     """Each week's rows (week_chunk of `column`), by the week's Monday: how many, and their
-    `table_hash`.
-
-    The weeks are hashed on two threads side by side (Polars and hashlib work outside Python's
-    lock; a week's hash is mostly one thread's work).
-    """
+    `table_hash`."""
     keyed = frame.with_columns(week_chunk(column, frame.schema[column]).alias("_chunk"))
     weeks = keyed.partition_by("_chunk", as_dict=True)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        hashes = pool.map(lambda rows: table_hash(rows.drop("_chunk")), weeks.values())
-        return {
-            key.isoformat(): (rows.height, value)
-            for ((key,), rows), value in zip(weeks.items(), hashes, strict=True)
-        }
+    return {
+        key.isoformat(): (rows.height, table_hash(rows.drop("_chunk")))
+        for (key,), rows in weeks.items()
+    }
 
 
 def chunked_table_hash(columns: list[str], chunks: Mapping[str, tuple[int, str]]) -> str:

@@ -1,6 +1,6 @@
 """The peeking-safe numbers: anytime-valid bounds over the stream of outcomes, in the order they matured.
 
-STATISTICS.md section 4: a sponsor looks every day, so a number that decides must stay valid however
+docs/statistics.md section 4: a sponsor looks every day, so a number that decides must stay valid however
 often it is looked at. For each model version and segment, the paired cases with a known outcome form
 an append-only stream ordered by the time their outcome was observed (the outcome of record's
 observed_at; ties by case id). Over that stream:
@@ -18,14 +18,12 @@ For the readiness gates (gates.py) it also keeps, per day: the positives resolve
 of them the model caught (the recall e-test works from those counts), the one-sided PrPl-EB lower
 bound on the difference at the gate's error rate (gate_alpha), and, where the policy gives costs,
 the one-sided PrPl-EB upper bound on the mean cost per case of the model minus the person's
-(STATISTICS.md 7 and 9.2 E4: the per-case difference in [-C_max, C_max] rescaled to [0, 1]).
+(docs/statistics.md 7 and 9.2 E4: the per-case difference in [-C_max, C_max] rescaled to [0, 1]).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -39,9 +37,8 @@ COSTS = ("false_negative", "false_positive", "true_positive", "true_negative")
 REFERENCE_CASES = 200
 MIN_RISE = 0.05
 CUSUM_H = 5.0
-THREADS = min(4, os.cpu_count() or 1)
 # The streams are worked out a run of whole groups at a time, of about this many cases: each run
-# holds a few dozen arrays as long as its cases, so the segment columns can run side by side.
+# holds a few dozen arrays as long as its cases.
 CHUNK_CASES = 1_000_000
 
 
@@ -111,22 +108,10 @@ def streams(
     resolved = streamed.drop("case_id")
     states = _states_of(resume)
     columns = _Columns.of(resolved, bounds)
-    # each segment column's streams on their own thread: numpy and Polars do the work outside
-    # Python's lock, so the segment columns run side by side on a machine's cores
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        parts = list(
-            pool.map(
-                lambda segment: _segment_sequences(
-                    resolved,
-                    columns,
-                    matured,
-                    segment,
-                    bounds,
-                    states,
-                ),
-                ("all", *point.segment_columns),
-            )
-        )
+    parts = [
+        _segment_sequences(resolved, columns, matured, segment, bounds, states)
+        for segment in ("all", *point.segment_columns)
+    ]
     table = pl.concat(p[0] for p in parts).sort(*GROUP, "as_of")
     return table, pl.concat(p[1] for p in parts).sort(*GROUP, "as_of")
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from shadow.errors import ShadowError, SnapshotChanged
+from shadow.errors import ShadowError
 
 st.set_page_config(
     page_title="Shadow track record", page_icon=":material/visibility:", layout="wide"
@@ -23,14 +23,10 @@ page = st.navigation(
 context = ui.sidebar()
 st.session_state["_context"] = context
 if context is not None:
-    st.session_state["_sidebar_drawn"] = True  # the page reads the snapshot the sidebar showed
+    st.session_state["_sidebar_drawn"] = True  # the page reads the file the sidebar showed
     try:
         page.run()
-    except SnapshotChanged:  # a refresh published while the page read: draw it again, all new
-        st.rerun()
-    except (
-        ShadowError
-    ) as e:  # e.g. a snapshot replaced by hand mid-read: a message, not a traceback
+    except ShadowError as e:  # e.g. a snapshot removed by hand mid-read: a message, not a traceback
         ui.show_error(e)
     finally:
         del st.session_state["_sidebar_drawn"]

@@ -1,11 +1,10 @@
 """Streamlit glue shared by the pages: which store, cached readers, the sidebar, messages and cards.
 
-The app never holds the store or the published file open: every reader opens the published
-snapshot, reads and closes it (shadow.browse), and its result is cached under the published file's
-identity (inode, modification time, size). A refresh swaps in a new file, the identity changes, and
-the next rerun reads the new numbers; no restart. Every read of a page is from the snapshot its
-sidebar was drawn from (the choice names it): a refresh that lands mid-page raises SnapshotChanged,
-and main.py runs the page again, so no page mixes the numbers of two snapshots.
+The app never holds the store or the published file open: every reader opens a snapshot file,
+reads and closes it (shadow.browse). The sidebar asks which file is published now; every read of
+the page is from that file, and is cached under its path: a published file never changes, so the
+path names the numbers. A refresh publishes a new file, and the next rerun reads it; no restart,
+and no page mixes the numbers of two snapshots.
 """
 
 from __future__ import annotations
@@ -15,15 +14,15 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from shadow import browse, words
-from shadow.errors import NotPublished, ShadowError, SnapshotChanged
+from shadow.errors import NotPublished, ShadowError
 
-Identity = tuple[int, int, int] | None
 PERIODS = ["day", "week", "month"]
 md = words.md  # log and point values inside Markdown: shown as typed
 
@@ -36,75 +35,68 @@ def db_path() -> str:
     return str(known.db or os.environ.get("SHADOW_DB") or "shadow.duckdb")
 
 
-# --- cached readers: keyed by the published file's identity -------------------------------------
+# --- cached readers: keyed by the snapshot file's path ---------------------------------------------
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _snapshot(db: str, identity: Identity) -> browse.Snapshot:
-    return browse.snapshot(db)
+def _snapshot(path: Path) -> browse.Snapshot:
+    return browse.snapshot(path)
 
 
 @st.cache_data(max_entries=64, show_spinner="Reading the track record…")
-def selection(db: str, identity: Identity, choice: browse.Choice) -> browse.Selection:
+def selection(path: Path, choice: browse.Choice) -> browse.Selection:
     """The chosen version and segment's numbers (cached per published snapshot)."""
-    return browse.selection(db, choice)
+    return browse.selection(path, choice)
 
 
 @st.cache_data(max_entries=128, show_spinner="Finding the cases…")
 def cases(
-    db: str,
-    identity: Identity,
+    path: Path,
     choice: browse.Choice,
     who: tuple[str, ...],
     limit: int,
     offset: int,
 ) -> browse.Cases:
     """One page of disagreements (cached per published snapshot)."""
-    return browse.cases(db, choice, who=who, limit=limit, offset=offset)
+    return browse.cases(path, choice, who=who, limit=limit, offset=offset)
 
 
 @st.cache_data(max_entries=64, show_spinner="Reading the segments…")
-def segments(db: str, identity: Identity, choice: browse.Choice, column: str) -> browse.Segments:
+def segments(path: Path, choice: browse.Choice, column: str) -> browse.Segments:
     """Every value of one segment column (cached per published snapshot)."""
-    return browse.segments(db, choice, column)
+    return browse.segments(path, choice, column)
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the gates…")
-def readiness(db: str, identity: Identity, choice: browse.Choice) -> browse.Readiness:
+def readiness(path: Path, choice: browse.Choice) -> browse.Readiness:
     """Stages, gate verdicts and sign-offs of the chosen segment (cached per published snapshot)."""
-    return browse.readiness(db, choice)
+    return browse.readiness(path, choice)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def stages(db: str, identity: Identity, choice: browse.Choice) -> pl.DataFrame | None:
+def stages(path: Path, choice: browse.Choice) -> pl.DataFrame | None:
     """The current stage of every segment of the point; None before gates were published."""
-    return browse.stages(db, choice)
+    return browse.stages(path, choice)
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading model health…")
-def health(db: str, identity: Identity, choice: browse.Choice) -> browse.Health:
+def health(path: Path, choice: browse.Choice) -> browse.Health:
     """Calibration, drift, alarms and versions (cached per published snapshot)."""
-    return browse.health(db, choice)
+    return browse.health(path, choice)
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading data quality…")
-def quality(db: str, identity: Identity, choice: browse.Choice) -> browse.Quality:
+def quality(path: Path, choice: browse.Choice) -> browse.Quality:
     """Loads, quarantine, coverage and delays (cached per published snapshot)."""
-    return browse.quality(db, choice)
+    return browse.quality(path, choice)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def warnings(db: str, identity: Identity, point_id: str, published_at: str) -> list[str]:
+def warnings(path: Path, point_id: str) -> list[str]:
     """The morning briefing's "Look into" list for the point, word for word (of that snapshot)."""
     from shadow.report import briefing
 
-    found = briefing(db, point_id)
-    if found.published_at != published_at:
-        raise SnapshotChanged(
-            f"The track record beside {db} was published again while it was being read",
-            hint="read it again: the page shows the new numbers",
-        )
-    return found.warnings
+    return briefing(path, point_id, snapshot=path).warnings
 
 
 # --- the sidebar --------------------------------------------------------------------------------
@@ -112,10 +104,9 @@ def warnings(db: str, identity: Identity, point_id: str, published_at: str) -> l
 
 @dataclass(frozen=True)
 class Context:
-    """What every page reads: the store, the snapshot's identity, and the reader's choice."""
+    """What every page reads: the store, the snapshot file the sidebar drew, the reader's choice."""
 
     db: str
-    identity: Identity
     snapshot: browse.Snapshot
     choice: browse.Choice
     point: dict[str, Any]
@@ -139,9 +130,8 @@ def show_error(e: ShadowError) -> None:
 def sidebar() -> Context | None:
     """Draw the choices (bound to the URL, so a view can be bookmarked); None with a message if none."""
     db = db_path()
-    identity = browse.identity(db)
     try:
-        snap = _snapshot(db, identity)
+        snap = _snapshot(browse.current(db))
     except NotPublished as e:
         _nothing_yet(db, e)
         return None
@@ -230,9 +220,8 @@ def sidebar() -> Context | None:
         period=period or "week",
         start=start,
         end=end,
-        snapshot=snap.content_hash,
     )
-    return Context(db, identity, snap, choice, point, first, last)
+    return Context(db, snap, choice, point, first, last)
 
 
 def _range(chosen: Any, first: date, last: date) -> tuple[date, date]:
@@ -274,14 +263,11 @@ def context() -> Context:
     ctx: Context | None = st.session_state.get("_context")
     if ctx is None:
         st.stop()
-    identity = browse.identity(ctx.db)
-    if identity == ctx.identity:
-        return ctx
     if st.session_state.get("_sidebar_drawn"):
-        # published since main.py drew the sidebar in this run: it draws everything again
-        raise SnapshotChanged(f"The track record beside {ctx.db} was published again")
+        return ctx  # every read of this run is from the file the sidebar was drawn from
     # the page reran on its own (AppTest does): the snapshot published now, the reader's choice
-    return replace(ctx, identity=identity, choice=replace(ctx.choice, snapshot=None))
+    path = browse.current(ctx.db)
+    return ctx if path == ctx.snapshot.path else replace(ctx, snapshot=_snapshot(path))
 
 
 def header(title: str, ctx: Context) -> None:

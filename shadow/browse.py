@@ -6,15 +6,15 @@ frames or plain values. Nothing here computes a published number again: the only
 summing the published counts over a chosen date range and handing them to the same
 `shadow.track.numbers.numbers` that refresh uses, and the share of disagreements each side won.
 
-A page makes several such reads, and a refresh can publish between them. So a Choice names the
-snapshot it was made in (its content hash), and a read that finds another one raises
-SnapshotChanged rather than mix two snapshots on one page: the app reads the page again.
+A page makes several such reads, and a refresh can publish between them. So every read names the
+snapshot file it reads (`current` gives the one published now): a published file never changes,
+so the reads of one page, made in one file, never mix two snapshots, and a reader may cache what
+it read by the file's path.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -24,10 +24,11 @@ import numpy as np
 import polars as pl
 
 from shadow import sql
-from shadow.errors import NotPublished, ShadowError, SnapshotChanged
+from shadow.errors import NotPublished, ShadowError
 from shadow.points import DecisionPoint
 from shadow.readiness import judge, stages_of
-from shadow.snapshot import Published, open_published, published_path
+from shadow.snapshot import Published, open_snapshot
+from shadow.snapshot import current as _current
 from shadow.stats import fixed
 from shadow.track.numbers import numbers
 from shadow.words import iso as _iso
@@ -56,15 +57,13 @@ class Choice:
     period: str = "week"
     start: date | None = None
     end: date | None = None
-    # the content hash of the snapshot the choice was made in (the days, versions and segments
-    # come from it); a read from any other snapshot raises SnapshotChanged. None: whatever is there
-    snapshot: str | None = None
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The published snapshot's identity and what can be chosen in it."""
+    """The published snapshot, and what can be chosen in it."""
 
+    path: Path  # the snapshot file: every read of a page made from this one reads it
     published_at: str
     data_cut_off: str | None
     content_hash: str
@@ -81,27 +80,28 @@ class Snapshot:
         raise ShadowError(f"No decision point {point_id!r} in the published track record")
 
 
-def identity(db: Path | str) -> tuple[int, int, int] | None:
-    """Which published file is there now (inode, modified, size), or None: a new publish changes it."""
+def current(db: Path | str) -> Path:
+    """The snapshot file published beside the store `db` now (NotPublished, saying what to run,
+    if there is none)."""
     try:
-        s = os.stat(published_path(db))
-    except FileNotFoundError:
-        return None
-    return (s.st_ino, s.st_mtime_ns, s.st_size)
-
-
-def snapshot(db: Path | str) -> Snapshot:
-    """The snapshot's meta, its decision points, and each point's versions, segments and days."""
-    if identity(db) is None and not Path(db).exists():
+        return _current(db)
+    except NotPublished:
+        if Path(db).exists():
+            raise
         raise NotPublished(
             f"There is no store at {db} and nothing published beside it",
             hint="build the sample with `shadow demo --no-app`, or point the app at your store"
             " with `shadow app --db PATH` (or SHADOW_DB)",
-        )
-    with open_published(db) as published:
+        ) from None
+
+
+def snapshot(path: Path) -> Snapshot:
+    """The snapshot's meta, its decision points, and each point's versions, segments and days."""
+    with open_snapshot(path) as published:
         meta = published.meta
         points = published.table("points").to_dicts()
         out = Snapshot(
+            path=path,
             published_at=_iso(meta.get("published_at")) or "",
             data_cut_off=_iso(meta.get("data_cut_off")),
             content_hash=str(meta.get("content_hash", "")),
@@ -133,9 +133,9 @@ class Selection:
     whole: dict[str, Any] | None  # the published row over the whole record
 
 
-def selection(db: Path | str, choice: Choice) -> Selection:
+def selection(snapshot: Path, choice: Choice) -> Selection:
     """The numbers of one version and segment, for the track record, disagreements and health pages."""
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         point = _point(published, choice.point_id)
         rows = _numbers(
             published,
@@ -216,7 +216,7 @@ class Cases:
 
 
 def cases(
-    db: Path | str,
+    snapshot: Path,
     choice: Choice,
     *,
     who: tuple[str, ...] = tuple(WHO),
@@ -227,7 +227,7 @@ def cases(
     unknown = set(who) - set(WHO)
     if unknown:
         raise ShadowError(f"Unknown kind of disagreement {sorted(unknown)[0]!r}")
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         point = _point(published, choice.point_id)
         if "disagreements" not in published.tables():
             return Cases(0, [])
@@ -281,9 +281,9 @@ class Segments:
     periods: pl.DataFrame  # scope "period" rows of the chosen period in range
 
 
-def segments(db: Path | str, choice: Choice, column: str) -> Segments:
+def segments(snapshot: Path, choice: Choice, column: str) -> Segments:
     """The chosen version's numbers for each value of the segment column `column`."""
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         _point(published, choice.point_id)
         rows = _numbers(
             published, choice.point_id, choice.model_version, segment=column, value=None
@@ -295,9 +295,9 @@ def segments(db: Path | str, choice: Choice, column: str) -> Segments:
     )
 
 
-def stages(db: Path | str, choice: Choice) -> pl.DataFrame | None:
+def stages(snapshot: Path, choice: Choice) -> pl.DataFrame | None:
     """The current stage of every segment of the chosen point; None before gates were published."""
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         _point(published, choice.point_id)
         if "stages" not in published.tables():
             return None
@@ -310,20 +310,20 @@ def stages(db: Path | str, choice: Choice) -> pl.DataFrame | None:
 class Readiness:
     """The chosen segment's (or every segment's) stage, next gate and sign-offs, as published."""
 
-    published: bool  # False: the snapshot predates gates (no gates or stages table)
+    judged: bool  # False: no gate is judged yet (no case has both a decision and a prediction)
     order: tuple[str, ...]  # the policy's stages, in order
     verdicts: list[dict[str, Any]]  # shadow.readiness.judge, for the chosen model version
     history: pl.DataFrame  # one row per sign-off, oldest first, as stored
 
 
-def readiness(db: Path | str, choice: Choice) -> Readiness:
+def readiness(snapshot: Path, choice: Choice) -> Readiness:
     """Gate verdicts of the chosen version for the chosen segment (or all), and their sign-offs."""
     params: dict[str, Any] = {
         "point": choice.point_id,
         "segment": None if choice.segment == "all" else choice.segment,
         "value": None if choice.segment == "all" else choice.segment_value,
     }
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         _point(published, choice.point_id)
         point = published.table("points").filter(point_id=choice.point_id).row(0, named=True)
         tables = set(published.tables())
@@ -349,14 +349,14 @@ class Health:
     versions: pl.DataFrame  # one row per version, over the whole record
 
 
-def health(db: Path | str, choice: Choice) -> Health:
+def health(snapshot: Path, choice: Choice) -> Health:
     """The chosen segment's model-health tables (calibration and drift of the chosen version)."""
     key = {
         "point_id": choice.point_id,
         "segment": choice.segment,
         "segment_value": choice.segment_value,
     }
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         _point(published, choice.point_id)
         calibration = _table(published, "calibration")
         drift = _table(published, "drift")
@@ -400,9 +400,9 @@ class Quality:
     selective: pl.DataFrame  # period "all" rows (every segment) flagged for selective labels
 
 
-def quality(db: Path | str, choice: Choice) -> Quality:
+def quality(snapshot: Path, choice: Choice) -> Quality:
     """The data-quality tables of the chosen point (and version and segment where they have one)."""
-    with _open(db, choice) as published:
+    with open_snapshot(snapshot) as published:
         _point(published, choice.point_id)
         loads = _table(published, "loads")
         delays = _table(published, "delays")
@@ -461,20 +461,6 @@ def quality(db: Path | str, choice: Choice) -> Quality:
 
 
 # --- reading ------------------------------------------------------------------------------------
-
-
-def _open(db: Path | str, choice: Choice) -> Published:
-    """The published snapshot, if it is the one `choice` was made in (else SnapshotChanged)."""
-    published = open_published(db)
-    found = published.meta.get("content_hash")
-    if choice.snapshot is not None and found != choice.snapshot:
-        published.close()
-        raise SnapshotChanged(
-            f"The track record beside {db} was published again while it was being read"
-            f" (now {str(found)[:12]}, was {choice.snapshot[:12]})",
-            hint="read it again: the page shows the new numbers",
-        )
-    return published
 
 
 def _query(published: Published, name: str, params: dict[str, Any]) -> pl.DataFrame:

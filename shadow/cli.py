@@ -571,8 +571,9 @@ def refresh(
     """Compute the whole track record and publish it for the app and the reports.
 
     Reads the logs (holding the store, read-only, while it reads them), computes every number,
-    and publishes them beside the store (<name>.published.duckdb) in one atomic step: readers
-    see the old numbers until the new ones are complete. Memory stays bounded whatever the
+    and publishes them beside the store in one atomic step: <name>.published.duckdb links to a
+    file named by its content in <name>.snapshots/, and readers see the old numbers until the
+    new ones are complete. Memory stays bounded whatever the
     store's size: the cases are read a bucket at a time (--cases-per-bucket) and DuckDB spills
     beyond SHADOW_MEMORY_LIMIT (default 2GB). When nothing has changed since the last refresh
     (no load, sign-off or point definition, the same Shadow), the published numbers stand and
@@ -590,6 +591,7 @@ def refresh(
     """
     from shadow.refresh import refresh as run
     from shadow.refresh.records import CASES_PER_BUCKET
+    from shadow.snapshot import published_path
 
     started = time.monotonic()
 
@@ -606,7 +608,8 @@ def refresh(
                 {
                     "unchanged": summary.unchanged,
                     "changed_cases": summary.changed_cases,
-                    "published": str(summary.published.path),
+                    "published": str(published_path(db)),
+                    "snapshot": str(summary.published.path),
                     "content_hash": summary.published.content_hash,
                     "rows": summary.published.rows,
                     "data_cut_off": summary.data_cut_off.isoformat()
@@ -634,7 +637,7 @@ def refresh(
     if summary.unchanged:
         click.echo(
             "Nothing has changed since the last refresh (no load, sign-off or point definition):"
-            f" the numbers published to {summary.published.path} at"
+            f" the numbers published to {published_path(db)} at"
             f" {summary.published.published_at:%Y-%m-%d %H:%M} UTC stand."
             " Use --force to compute them again."
         )
@@ -646,8 +649,8 @@ def refresh(
         " the rest taken from it"
     )
     click.echo(
-        f"Published to {summary.published.path} in {summary.seconds:.1f} s ({read}); the app and"
-        " reports read it from now on."
+        f"Published to {published_path(db)} (snapshot {summary.published.content_hash[:12]}) in"
+        f" {summary.seconds:.1f} s ({read}); the app and reports read it from now on."
     )
 
 

@@ -119,8 +119,9 @@ def published_point(published: Published, point_id: str) -> dict[str, Any]:
     missing = _NEEDED_TABLES - set(published.tables())
     if missing:
         raise ShadowError(
-            "The published numbers have no readiness verdicts yet (computed by an older Shadow)",
-            hint="run `shadow refresh` to compute them",
+            "The published numbers have no readiness verdicts yet: no case has both a person's"
+            " decision and a model's prediction",
+            hint="load both logs, then run `shadow refresh`",
         )
     points = published.table("points")
     found = points.filter(point_id=point_id)

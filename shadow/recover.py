@@ -35,7 +35,7 @@ from shadow.ingestion import ingest_into, plan_sources
 from shadow.ingestion.load import options_hash
 from shadow.mapping import Mapping, read_mapping
 from shadow.points import DecisionPoint, add_point
-from shadow.snapshot import open_published, published_path
+from shadow.snapshot import current, open_snapshot
 from shadow.store import Store
 
 Step = Callable[[str], None]
@@ -176,7 +176,9 @@ def _from_store(db: Path, wait: float | None) -> Record:
 
 
 def _from_published(db: Path) -> Record:
-    with open_published(db) as snap:
+    path = current(db)
+    # an older format's points and loads still say what went in
+    with open_snapshot(path, any_format=True) as snap:
         published_at = snap.meta.get("published_at")
         points = snap.table("points")
         loads = snap.table("loads")
@@ -200,8 +202,7 @@ def _from_published(db: Path) -> Record:
             }
         )
     return Record(
-        origin=f"the snapshot {published_path(db)} published {when} (loads made since are"
-        " not in it)",
+        origin=f"the snapshot {path} published {when} (loads made since are not in it)",
         points=[
             (DecisionPoint.from_published(p), _definition(p, db))
             for p in points.iter_rows(named=True)

@@ -23,7 +23,7 @@ import polars as pl
 
 from shadow import words
 from shadow.errors import ShadowError
-from shadow.snapshot import Published, open_published
+from shadow.snapshot import Published, open_published, open_snapshot
 from shadow.words import iso as _iso
 from shadow.words import need as _need
 from shadow.words import pct as _pct
@@ -34,7 +34,6 @@ from shadow.words import where as _where
 
 FORMATS = ("md", "html", "json")
 # Columns of the published numbers the briefing reads that earlier versions did not publish.
-NEEDED = {"disagree_resolved", "agreement", "model_accuracy", "difference", "mcnemar_mid_p"}
 # A drift flag needs PSI above the usual "major shift" line and well above what chance gives.
 PSI_MAJOR = 0.25
 PSI_NOISE_TIMES = 3.0
@@ -55,9 +54,16 @@ class Briefing:
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = None) -> Briefing:
-    """Read the published numbers of `point_id` (and one segment) into a Briefing."""
-    with open_published(db) as published:
+def briefing(
+    db: Path | str,
+    point_id: str,
+    segment: tuple[str, str] | None = None,
+    *,
+    snapshot: Path | None = None,
+) -> Briefing:
+    """Read the published numbers of `point_id` (and one segment) into a Briefing: from the
+    snapshot published beside the store `db` now, or from the snapshot file `snapshot`."""
+    with open_snapshot(snapshot) if snapshot else open_published(db) as published:
         point = _point(published, point_id)
         name, value = segment or ("all", "all")
         if name != "all" and name not in point["segments"]:
@@ -67,15 +73,6 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
             )
         everything = _table(published, "numbers").filter(point_id=point_id)
         numbers = everything.filter(segment=name, segment_value=value)
-        missing = sorted(NEEDED - set(numbers.columns)) if not numbers.is_empty() else []
-        # evidence and sequences exist once an outcome is known; before that nothing is missing
-        resolved = not everything.is_empty() and bool(everything["resolved"].sum())
-        if missing or (resolved and not {"evidence", "sequences"} <= set(published.tables())):
-            raise ShadowError(
-                "The published numbers were computed by an older version of Shadow"
-                + (f" (they lack {', '.join(missing[:3])})" if missing else ""),
-                hint="run `shadow refresh` to compute them again",
-            )
         if name != "all" and numbers.is_empty():
             values = everything.filter(segment=name)["segment_value"].unique().sort().to_list()
             raise ShadowError(
@@ -83,11 +80,7 @@ def briefing(db: Path | str, point_id: str, segment: tuple[str, str] | None = No
                 hint=f"the values of {name} are " + ", ".join(values[:20]),
             )
         evidence = _rows(published, "evidence", point_id)
-        selective = (
-            everything.filter(period="all").filter(pl.col("selective_labels"))
-            if "selective_labels" in numbers.columns
-            else pl.DataFrame()
-        )
+        selective = everything.filter(period="all").filter(pl.col("selective_labels"))
         drift = _rows(published, "drift", point_id)
         sequences = _rows(published, "sequences", point_id)
         stages = _rows(published, "stages", point_id)

@@ -1,14 +1,16 @@
-"""The published snapshot: the computed numbers in a DuckDB file beside the store, swapped in whole.
+"""The published snapshot: the computed numbers in a DuckDB file beside the store, never changed.
 
 The store is for loading. DuckDB lets a process write a file only while no other process has it
 open, even read-only, so nothing that reads the track record (the app, a report, someone's own SQL)
-may open the store. `publish` writes the numbers into a new file beside the store and renames it
-over `<name>.published.duckdb`; readers open that file, read, and close it. A reader that opened
-the old file keeps reading the old file (the rename does not touch it), the next open sees the new
-one, and no reader ever sees half a snapshot. A publish killed at any moment leaves the previous
-snapshot as it was and at most a temporary file, which the next publish removes.
+may open the store. `publish` writes the numbers into a new file named by their content hash,
+`<name>.snapshots/<hash>.duckdb`, and then points `<name>.published.duckdb` (a symbolic link) at
+it, swapping the link in one rename. A file, once named, is never written again: a reader that
+resolved the link keeps a whole snapshot however many publishes follow, and the same path always
+means the same numbers (a reader can cache by it). A publish killed at any moment leaves the link
+on the previous snapshot and at most a temporary file, which the next publish removes. A snapshot
+the link no longer names is removed once it has been retired for GRACE_SECONDS.
 
-The meta carries a content hash of the tables (see shadow.hashing), so a reader, or a sign-off
+The meta carries the content hash of the tables (see shadow.hashing), so a reader, or a sign-off
 made later, can check that what it read is what was published. A big table can be published in
 weekly chunks, each hashed alone: a daily publish then copies the previous file and writes and
 hashes again only the weeks that changed (Reuse).
@@ -22,9 +24,8 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import metadata
@@ -46,8 +47,12 @@ from shadow.hashing import (
 )
 
 SUFFIX = ".published.duckdb"
-# Bumped when the layout of the internal tables or the definition of the hash changes.
-SNAPSHOT_FORMAT = 2
+FOLDER_SUFFIX = ".snapshots"
+# Bumped when the layout of the files, of the internal tables or the definition of the hash
+# changes; a reader opens only snapshots of its own format.
+SNAPSHOT_FORMAT = 3
+# How long a snapshot the link no longer names is kept for readers that resolved it before.
+GRACE_SECONDS = 600.0
 # Keys publish writes into the meta itself; the caller's meta may not use them.
 RESERVED_META = ("published_at", "shadow_version", "content_hash", "snapshot_format")
 # How long a reader retries while something holds the published file for writing. `publish` never
@@ -59,11 +64,28 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _HINT = "run `shadow refresh` to compute the track record and publish it"
 
 
+def _stem(db: Path) -> str:
+    return db.stem if db.suffix == ".duckdb" else db.name
+
+
 def published_path(db: Path | str) -> Path:
-    """Where the snapshot of the store `db` is published: shadow.duckdb -> shadow.published.duckdb."""
+    """The link to the snapshot of the store `db`: shadow.duckdb -> shadow.published.duckdb."""
     db = Path(db)
-    stem = db.stem if db.suffix == ".duckdb" else db.name
-    return db.with_name(stem + SUFFIX)
+    return db.with_name(_stem(db) + SUFFIX)
+
+
+def snapshots_folder(db: Path | str) -> Path:
+    """Where the snapshot files of the store `db` are: shadow.duckdb -> shadow.snapshots/."""
+    db = Path(db)
+    return db.with_name(_stem(db) + FOLDER_SUFFIX)
+
+
+def current(db: Path | str) -> Path:
+    """The snapshot file published beside the store `db` now. Raises NotPublished if none."""
+    link = published_path(db)
+    if not link.exists():  # no link, or one whose file is gone
+        raise NotPublished(f"Nothing is published beside {db} yet", hint=_HINT)
+    return Path(os.path.realpath(link))
 
 
 @dataclass(frozen=True)
@@ -111,57 +133,121 @@ def publish(
     meta = dict(meta or {})
     chunked = dict(chunked or {})
     _check(tables, meta, chunked)
-    target = published_path(db)
-    folder = target.parent
-    if not folder.is_dir():
+    link = published_path(db)
+    folder = snapshots_folder(db)
+    if not link.parent.is_dir():
         raise StoreError(
-            f"Cannot publish beside {db}: the folder {folder} does not exist",
+            f"Cannot publish beside {db}: the folder {link.parent} does not exist",
             hint="create the store first with `shadow init`",
         )
     published_at = datetime.now(UTC)
     meta.update(published_at=published_at, shadow_version=shadow_version())
-    with _publishing(folder):
-        _remove_temporaries(target)
-        standing = _standing_chunks(db, reuse, tables, chunked) if reuse else {}
-        # the tables are hashed on another thread while they are written (both mostly run
-        # outside Python's lock, in Polars, hashlib and DuckDB)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_hashes, tables, chunked, standing)
-
-            def hashed() -> tuple[dict[str, str], pl.DataFrame]:
-                hashes, chunks = pending.result()
-                meta.update(content_hash=content_hash(hashes), snapshot_format=SNAPSHOT_FORMAT)
-                return hashes, chunks
-
-            temp = folder / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
-            try:
-                if standing:  # what stands is in the previous file: start from a copy of it
-                    shutil.copyfile(target, temp)
-                _write(temp, tables, hashed, meta, chunked, standing)
-                _fsync(temp)
-                os.replace(temp, target)
-                _fsync(folder)
-            except duckdb.Error as e:
-                _remove(temp)
-                raise disk_full(str(e), target) or StoreError(
-                    f"Cannot publish beside {db}: {_first_line(e)}",
-                    hint="the previous snapshot is unchanged; run `shadow refresh` again",
-                ) from e
-            except OSError as e:  # copying the previous snapshot
-                _remove(temp)
-                full = disk_full(str(e), target)
-                if full is None:
-                    raise
-                raise full from e
-            except BaseException:
-                _remove(temp)
+    with _publishing(link.parent):
+        _remove_temporaries(link.parent, folder)
+        previous = _linked(link)
+        standing = _standing_chunks(previous, reuse, tables, chunked) if reuse and previous else {}
+        hashes, chunks = _hashes(tables, chunked, standing)
+        meta.update(content_hash=content_hash(hashes), snapshot_format=SNAPSHOT_FORMAT)
+        target = folder / f"{meta['content_hash']}.duckdb"
+        try:
+            found = _published_at(target)
+            if found is None:
+                _write_new(target, previous, tables, hashes, chunks, meta, chunked, standing)
+            else:  # these very numbers are published already: the link goes back to them
+                published_at = found
+            _link(link, target)
+        except duckdb.Error as e:
+            raise disk_full(str(e), target) or StoreError(
+                f"Cannot publish beside {db}: {_first_line(e)}",
+                hint="the previous snapshot is unchanged; run `shadow refresh` again",
+            ) from e
+        except OSError as e:  # copying the previous snapshot, or a full disk while linking
+            full = disk_full(str(e), target)
+            if full is None:
                 raise
+            raise full from e
+        if previous is not None and previous != target:
+            _retire(previous)
+        _prune(folder, keep=target)
     return PublishResult(
         path=target,
         published_at=published_at,
         rows={name: frame.height for name, frame in tables.items()},
         content_hash=meta["content_hash"],
     )
+
+
+def _write_new(
+    target: Path,
+    previous: Path | None,
+    tables: Mapping[str, pl.DataFrame],
+    hashes: Mapping[str, str],
+    chunks: pl.DataFrame,
+    meta: Mapping[str, Any],
+    chunked: Mapping[str, str],
+    standing: Mapping[str, Chunks],
+) -> None:
+    """Write the snapshot into a temporary file and rename it to `target` once it is whole."""
+    target.parent.mkdir(exist_ok=True)
+    temp = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        if standing and previous is not None:  # what stands is in the previous file: copy it
+            shutil.copyfile(previous, temp)
+        _write(temp, tables, hashes, chunks, meta, chunked, standing)
+        _fsync(temp)
+        os.replace(temp, target)
+        _fsync(target.parent)
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _linked(link: Path) -> Path | None:
+    """The snapshot file `link` names now, if there is one."""
+    return Path(os.path.realpath(link)) if link.exists() else None
+
+
+def _published_at(path: Path) -> datetime | None:
+    """When the snapshot file at `path` was published, if it is whole and of this format (every
+    table read and checked against its hash: a file damaged since is written again)."""
+    if not path.is_file():
+        return None
+    try:
+        with open_snapshot(path) as found:
+            found.verify()
+            when = found.meta.get("published_at")
+    except (ShadowError, duckdb.Error):
+        return None
+    return when if isinstance(when, datetime) else None
+
+
+def _link(link: Path, target: Path) -> None:
+    """Point `link` at `target` (relative to the link's folder) in one rename."""
+    temp = link.parent / f".{link.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    os.symlink(os.path.relpath(target, link.parent), temp)
+    try:
+        os.replace(temp, link)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync(link.parent)
+
+
+def _retire(path: Path) -> None:
+    """Mark a snapshot as retired now (its modification time), for `_prune`."""
+    with suppress(OSError):  # gone already, or not ours to touch: nothing to keep for
+        os.utime(path)
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Remove the snapshots retired more than GRACE_SECONDS ago (all but `keep`)."""
+    cutoff = time.time() - GRACE_SECONDS
+    for path in folder.glob("*.duckdb"):
+        try:
+            if path != keep and path.stat().st_mtime < cutoff:
+                _remove(path)
+        except OSError:
+            continue
 
 
 # A chunked table's weeks: Monday -> (rows, table_hash of those rows)
@@ -188,20 +274,17 @@ def _hashes(
 
 
 def _standing_chunks(
-    db: Path | str, reuse: Reuse, tables: Mapping[str, pl.DataFrame], chunked: Mapping[str, str]
+    previous: Path, reuse: Reuse, tables: Mapping[str, pl.DataFrame], chunked: Mapping[str, str]
 ) -> dict[str, Chunks]:
     """The weeks of each chunked table that stand as the previous snapshot has them: only if that
     snapshot is `reuse.content_hash`, of this format, with the same columns, and holds as many
     rows of those weeks as the new table has."""
     try:
-        with open_published(db) as previous:
-            if (previous.meta.get("content_hash"), previous.meta.get("snapshot_format")) != (
-                reuse.content_hash,
-                SNAPSHOT_FORMAT,
-            ):
+        with open_snapshot(previous) as found:
+            if found.meta.get("content_hash") != reuse.content_hash:
                 return {}
-            chunks = previous.query("SELECT * FROM _chunks")
-            columns = previous.query("SELECT * FROM _columns ORDER BY position")
+            chunks = found.query("SELECT * FROM _chunks")
+            columns = found.query("SELECT * FROM _columns ORDER BY position")
     except (ShadowError, duckdb.Error):
         return {}
     standing: dict[str, Chunks] = {}
@@ -298,9 +381,9 @@ def _publishing(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _remove_temporaries(target: Path) -> None:
+def _remove_temporaries(beside: Path, folder: Path) -> None:
     # .<name>.<pid>-<token>.tmp, and DuckDB's own .tmp.wal and .tmp.tmp/ (spill folder) beside it
-    for stale in target.parent.glob(f".{target.name}.*.tmp*"):
+    for stale in [*beside.glob(f".*{SUFFIX}.*.tmp*"), *folder.glob(".*.tmp*")]:
         _remove(stale)
 
 
@@ -323,12 +406,13 @@ def _fsync(path: Path) -> None:
 def _write(
     temp: Path,
     tables: Mapping[str, pl.DataFrame],
-    hashed: Callable[[], tuple[Mapping[str, str], pl.DataFrame]],
+    hashes: Mapping[str, str],
+    chunks: pl.DataFrame,
     meta: Mapping[str, Any],
     chunked: Mapping[str, str],
     standing: Mapping[str, Chunks],
 ) -> None:
-    """Write the tables, then (once `hashed` gives their hashes and completes the meta) the rest.
+    """Write the tables, their meta, hashes and column types.
 
     With `standing` chunks, `temp` is a copy of the previous snapshot: of those tables only the
     other weeks' rows are replaced; everything else is written anew.
@@ -357,7 +441,6 @@ def _write(
             else:
                 _create(con, name, frame)
             columns += _column_rows(name, frame)
-        hashes, chunks = hashed()
         meta_frame = pl.DataFrame({key: [value] for key, value in meta.items()})
         _create(con, "_meta", meta_frame)
         columns += _column_rows("_meta", meta_frame)
@@ -472,11 +555,9 @@ class Published:
             zip(index["table_name"], index["content_hash"], strict=True)
         )
         # a table hashed a week at a time names its time column
-        self.chunked_by: dict[str, str] = (
-            {t: c for t, c in zip(index["table_name"], index["chunked_by"], strict=True) if c}
-            if "chunked_by" in index.columns
-            else {}
-        )
+        self.chunked_by: dict[str, str] = {
+            t: c for t, c in zip(index["table_name"], index["chunked_by"], strict=True) if c
+        }
         meta = _restore(con.sql("SELECT * FROM _meta").pl(), self._columns, "_meta")
         self.meta: dict[str, Any] = meta.row(0, named=True)
 
@@ -544,14 +625,19 @@ class Published:
 
 
 def open_published(db: Path | str) -> Published:
-    """Open the snapshot published beside the store `db`, read-only. Raises NotPublished if none.
+    """Open the snapshot published beside the store `db` now, read-only. Raises NotPublished if
+    none, and StoreError for one this Shadow cannot read."""
+    return open_snapshot(current(db))
 
-    Each call opens the file afresh in its own in-memory DuckDB (ATTACH ... READ_ONLY): a plain
-    duckdb.connect(path) would hand back the database this process already has open under that
-    path, which after a publish is the previous snapshot.
+
+def open_snapshot(path: Path, *, any_format: bool = False) -> Published:
+    """Open one snapshot file read-only (see `current`): the same path is always the same numbers.
+
+    Each call opens the file afresh in its own in-memory DuckDB (ATTACH ... READ_ONLY). A file of
+    another snapshot format is refused (StoreError) unless `any_format`: its tables may not mean
+    what this Shadow reads them as.
     """
-    path = published_path(db)
-    missing = NotPublished(f"Nothing is published beside {db} yet", hint=_HINT)
+    missing = NotPublished(f"The published snapshot {path} is gone", hint=_HINT)
     if not path.is_file():
         raise missing
     con = duckdb.connect(":memory:")
@@ -575,7 +661,7 @@ def open_published(db: Path | str) -> Published:
                     hint=_HINT + " again",
                 ) from e
         con.execute("USE snapshot")
-        return Published(con, path)
+        published = Published(con, path)
     except duckdb.Error as e:
         con.close()
         if is_damage(str(e)):
@@ -586,6 +672,16 @@ def open_published(db: Path | str) -> Published:
     except BaseException:
         con.close()
         raise
+    found = published.meta.get("snapshot_format")
+    if found != SNAPSHOT_FORMAT and not any_format:
+        published.close()
+        raise StoreError(
+            f"The published snapshot {path} was written by Shadow"
+            f" {published.meta.get('shadow_version', '?')} in format {found}; this Shadow"
+            f" ({shadow_version()}) reads format {SNAPSHOT_FORMAT}",
+            hint=_HINT + " again with this Shadow",
+        )
+    return published
 
 
 def _damaged(path: Path, e: BaseException) -> StoreError:

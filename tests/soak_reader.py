@@ -64,42 +64,31 @@ def report_reader(db: str) -> Callable[[], dict[str, Any]]:
 
 def loader_reader(db: str) -> Callable[[], dict[str, Any]]:
     from shadow import browse
-    from shadow.errors import SnapshotChanged
 
     def read() -> dict[str, Any]:
-        # as the app does: a refresh that lands mid-page makes it read the page again (main.py)
-        rereads = 0
-        while True:
-            try:
-                return {**read_once(), "rereads": rereads}
-            except SnapshotChanged:
-                rereads += 1
-
-    def read_once() -> dict[str, Any]:
-        before = browse.identity(db)
-        snap = browse.snapshot(db)
+        # as the app does: the sidebar asks which file is published, every page reads that one
+        path = browse.current(db)
+        snap = browse.snapshot(path)
         numbers, windows = {}, {}
         first, last = snap.days[POINT] or (None, None)
         for v in snap.versions[POINT]:
-            choice = browse.Choice(
-                POINT, v["model_version"], start=first, end=last, snapshot=snap.content_hash
-            )
-            selection = browse.selection(db, choice)
+            choice = browse.Choice(POINT, v["model_version"], start=first, end=last)
+            selection = browse.selection(path, choice)
             assert selection.whole is not None
             numbers[choice.model_version] = {k: selection.whole[k] for k in COUNTS}
             windows[choice.model_version] = {k: selection.window[k] for k in COUNTS}
             # the other pages' readers, as each page calls them
-            browse.cases(db, choice, limit=20)
-            browse.segments(db, choice, "site")
-            browse.readiness(db, choice)
-            browse.stages(db, choice)
-            browse.health(db, choice)
-            browse.quality(db, choice)
+            browse.cases(path, choice, limit=20)
+            browse.segments(path, choice, "site")
+            browse.readiness(path, choice)
+            browse.stages(path, choice)
+            browse.health(path, choice)
+            browse.quality(path, choice)
         return {
             "content_hash": snap.content_hash,
             "published_at": snap.published_at,
-            # the same file throughout: every number above is from the snapshot named here
-            "one_file": before == browse.identity(db),
+            # the file is named by the numbers it holds: every read above is of those
+            "named_by_content": path.stem == snap.content_hash,
             "numbers": {v: n for v, n in numbers.items() if n["paired"]},
             "windows": {v: n for v, n in windows.items() if n["paired"]},
         }

@@ -385,25 +385,16 @@ def doctored(demo_db: Path, tmp_path: Path, *statements: str) -> Path:
     return db
 
 
-def test_a_snapshot_from_before_gates_says_to_refresh(
+def test_a_snapshot_of_an_older_format_says_to_refresh(
     demo_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = doctored(
-        demo_db,
-        tmp_path,
-        "DROP TABLE gates",
-        "DROP TABLE stages",
-        "DROP TABLE signoffs",
-        "DELETE FROM _tables WHERE table_name IN ('gates', 'stages', 'signoffs')",
-    )
+    db = doctored(demo_db, tmp_path, "UPDATE _meta SET snapshot_format = snapshot_format - 1")
     monkeypatch.setenv("SHADOW_DB", str(db))
-    at = open_app(db, "readiness")
-    assert "published by an older Shadow, before readiness gates" in at.info[0].value
-    assert f"shadow refresh --db {db}" in at.info[0].value
-    for page in ("track_record", "segments"):
-        at = open_app(db, page)
-        assert not at.error
-        assert f"run `shadow refresh --db {db}`" in captions(at)
+    at = open_app(db)  # the sidebar reads the snapshot first, on every page
+    assert f"{published_path(db)} was written by Shadow" in at.error[0].value
+    assert "in format" in at.error[0].value and "this Shadow" in at.error[0].value
+    assert "run `shadow refresh`" in captions(at)
+    assert not at.metric  # no number of a snapshot this Shadow cannot read
 
 
 def test_a_policy_with_no_stage_after_shadow_has_nothing_to_judge(

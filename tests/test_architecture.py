@@ -48,6 +48,7 @@ APP_MAY_IMPORT = {
     "sys",
     "argparse",
     "dataclasses",
+    "pathlib",
     "typing",
     "__future__",
     "threading",  # serve.py: the pages' imports done while the server starts
@@ -60,3 +61,46 @@ def test_the_app_is_a_thin_shell() -> None:
         extra = imported_roots(path) - APP_MAY_IMPORT
         assert not extra, f"{path.relative_to(APP)} imports {sorted(extra)}; move that into shadow/"
         assert "SELECT" not in path.read_text(encoding="utf-8"), f"{path} holds SQL"
+
+
+# What reads or writes files, or reaches a database, by name: none of it belongs in the pure layers.
+IO_NAMES = {
+    "open",
+    "read_text",
+    "write_text",
+    "read_bytes",
+    "write_bytes",
+    "read_parquet",
+    "scan_parquet",
+    "write_parquet",
+    "read_ipc",
+    "scan_ipc",
+    "write_ipc",
+    "read_csv",
+    "scan_csv",
+    "write_csv",
+    "read_json",
+    "write_json",
+    "mkdir",
+    "unlink",
+    "connect",
+}
+IO_MODULES = {"os", "io", "shutil", "pathlib", "tempfile", "duckdb", "sqlite3", "glob", "fcntl"}
+
+
+@pytest.mark.parametrize("layer", ["track", "stats"])
+def test_the_computation_does_no_file_io(layer: str) -> None:
+    for path in (SHADOW / layer).rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert not imported_roots(path) & IO_MODULES, (
+            f"{path} imports {imported_roots(path) & IO_MODULES}"
+        )
+        for node in ast.walk(tree):
+            name = (
+                node.func.attr
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                else node.func.id
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                else None
+            )
+            assert name not in IO_NAMES, f"{path}:{node.lineno} calls {name}()"  # type: ignore[attr-defined]

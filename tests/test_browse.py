@@ -27,7 +27,7 @@ def test_the_numbers_over_every_day_are_the_published_whole_record(
     demo_db: Path, version: str, segment: tuple[str, str]
 ) -> None:
     choice = browse.Choice(POINT, version, *segment)
-    window = browse.selection(demo_db, choice).window
+    window = browse.selection(browse.current(demo_db), choice).window
     (whole,) = (
         published(demo_db, "numbers")
         .filter(model_version=version, segment=segment[0], segment_value=segment[1], period="all")
@@ -52,7 +52,7 @@ def test_the_numbers_over_every_day_are_the_published_whole_record(
 
 def test_a_date_range_sums_the_days_in_it(demo_db: Path) -> None:
     choice = browse.Choice(POINT, "v1", start=date(2026, 3, 2), end=date(2026, 3, 8))
-    window = browse.selection(demo_db, choice).window
+    window = browse.selection(browse.current(demo_db), choice).window
     days = published(demo_db, "numbers").filter(
         model_version="v1", segment="all", period="day", scope="period"
     )
@@ -73,7 +73,7 @@ def test_a_date_range_sums_the_days_in_it(demo_db: Path) -> None:
 
 def test_a_range_with_no_case_has_no_evidence_not_zero(demo_db: Path) -> None:
     choice = browse.Choice(POINT, "v2", start=date(2026, 1, 5), end=date(2026, 1, 11))
-    window = browse.selection(demo_db, choice).window
+    window = browse.selection(browse.current(demo_db), choice).window
     assert window["paired"] == 0
     assert window["model_accuracy"] is None and window["agreement"] is None
 
@@ -82,17 +82,20 @@ def test_the_case_explorer_pages_through_every_disagreement(demo_db: Path) -> No
     choice = browse.Choice(POINT, "v1", "site", "essen")
     everything = published(demo_db, "disagreements").filter(model_version="v1")
     essen = everything.filter(pl.col("segments").str.contains('"site":"essen"'))
-    first = browse.cases(demo_db, choice, limit=10)
+    first = browse.cases(browse.current(demo_db), choice, limit=10)
     assert first.total == essen.height
     seen = []
     for offset in range(0, first.total, 10):
-        seen += [r["case_id"] for r in browse.cases(demo_db, choice, limit=10, offset=offset).rows]
+        seen += [
+            r["case_id"]
+            for r in browse.cases(browse.current(demo_db), choice, limit=10, offset=offset).rows
+        ]
     assert sorted(seen) == sorted(essen["case_id"].to_list())
-    pending = browse.cases(demo_db, choice, who=("disagree_pending",), limit=1000)
+    pending = browse.cases(browse.current(demo_db), choice, who=("disagree_pending",), limit=1000)
     assert pending.total == essen.filter(cell="disagree_pending").height
     assert {r["actual_label"] for r in pending.rows} == {None}
     with pytest.raises(ShadowError, match="Unknown kind"):
-        browse.cases(demo_db, choice, who=("maybe",))
+        browse.cases(browse.current(demo_db), choice, who=("maybe",))
 
 
 def test_reasons_are_the_largest_contributions_first() -> None:
@@ -105,7 +108,7 @@ def test_reasons_are_the_largest_contributions_first() -> None:
 
 
 def test_who_won_the_disagreements_has_its_range(demo_db: Path) -> None:
-    periods = browse.selection(demo_db, browse.Choice(POINT, "v2")).periods
+    periods = browse.selection(browse.current(demo_db), browse.Choice(POINT, "v2")).periods
     won = browse.disagreements_over_time(periods)
     assert won["model_right"].sum() + won["person_right"].sum() + won["neither_right"].sum() == (
         won["resolved"].sum()
@@ -119,12 +122,11 @@ def test_who_won_the_disagreements_has_its_range(demo_db: Path) -> None:
 
 def test_nothing_published_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(NotPublished, match="There is no store at"):
-        browse.snapshot(tmp_path / "none.duckdb")
-    assert browse.identity(tmp_path / "none.duckdb") is None
+        browse.current(tmp_path / "none.duckdb")
 
 
 def test_the_snapshot_lists_versions_newest_first_and_the_days(demo_db: Path) -> None:
-    snap = browse.snapshot(demo_db)
+    snap = browse.snapshot(browse.current(demo_db))
     assert [v["model_version"] for v in snap.versions[POINT]] == ["v2", "v1"]
     assert ("site", "kiel") in snap.segments[POINT]
     first, last = snap.days[POINT]
@@ -133,14 +135,14 @@ def test_the_snapshot_lists_versions_newest_first_and_the_days(demo_db: Path) ->
 
 
 def test_charts_carry_the_published_values_and_bands(demo_db: Path) -> None:
-    sel = browse.selection(demo_db, browse.Choice(POINT, "v2"))
+    sel = browse.selection(browse.current(demo_db), browse.Choice(POINT, "v2"))
     fig = charts.accuracy_figure(sel.cumulative)
     lines = [t for t in fig.data if t.name in ("model", "people")]
     assert list(lines[0].y) == sel.cumulative["model_accuracy"].to_list()
     assert list(lines[1].y) == sel.cumulative["person_accuracy"].to_list()
     assert sum(1 for t in fig.data if t.fill == "tonexty") == 2  # one band each
     assert fig.layout.paper_bgcolor == fig.layout.plot_bgcolor == "rgba(0,0,0,0)"  # any theme
-    seg = browse.segments(demo_db, browse.Choice(POINT, "v2"), "site")
+    seg = browse.segments(browse.current(demo_db), browse.Choice(POINT, "v2"), "site")
     heat = charts.heatmap_figure(seg.periods, browse.THIN)
     thin, strong = heat.data
     for row_thin, row_strong in zip(thin.z, strong.z, strict=True):
@@ -155,8 +157,8 @@ def test_readiness_judges_the_chosen_version_in_the_published_criterion_order(
     demo_db: Path, version: str
 ) -> None:
     choice = browse.Choice(POINT, version, "site", "essen")
-    found = browse.readiness(demo_db, choice)
-    assert found.published and found.order[:2] == ("shadow", "advisory")
+    found = browse.readiness(browse.current(demo_db), choice)
+    assert found.judged and found.order[:2] == ("shadow", "advisory")
     (verdict,) = found.verdicts
     gates = published(demo_db, "gates").filter(
         point_id=POINT, model_version=version, segment="site", segment_value="essen"
@@ -167,6 +169,6 @@ def test_readiness_judges_the_chosen_version_in_the_published_criterion_order(
     assert [c["value"] for c in verdict["criteria"]] == advisory["value"].to_list()
     assert verdict["ready"] == all(advisory["passes"])
     assert found.history.is_empty()
-    stages = browse.stages(demo_db, choice)
+    stages = browse.stages(browse.current(demo_db), choice)
     assert stages is not None
     assert stages.height == published(demo_db, "stages").filter(point_id=POINT).height

@@ -29,7 +29,8 @@ from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, read_point
 from shadow.refresh import refresh
 from shadow.refresh.cache import MANIFEST, cache_path
-from shadow.snapshot import open_published, published_path
+from shadow.snapshot import current as current_file
+from shadow.snapshot import open_published, published_path, snapshots_folder
 from shadow.store import Store
 
 pytestmark = [
@@ -109,7 +110,13 @@ class Refresh:
 
 
 def strays(db: Path, keep: set[str]) -> list[str]:
-    return sorted(p.name for p in db.parent.iterdir() if p.name not in keep)
+    """What is beside the store besides `keep`, and the temporary files among the snapshots."""
+    beside = [p.name for p in db.parent.iterdir() if p.name not in keep]
+    folder = snapshots_folder(db)
+    temporary = (
+        [p.name for p in folder.iterdir() if p.name.startswith(".")] if folder.is_dir() else []
+    )
+    return sorted(beside + temporary)
 
 
 def cache_strays(db: Path) -> list[str]:
@@ -135,8 +142,9 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     load(db, "decisions", "decisions.csv", "decisions_mapping.toml")
     refresh(db)
     old = published_hashes(db)
+    old_file = current_file(db)
     saved = tmp_path.parent / f"{tmp_path.name}-old.published.duckdb"
-    shutil.copyfile(published_path(db), saved)
+    shutil.copyfile(old_file, saved)
 
     load(db, "outcomes", "outcomes.csv", "outcomes_mapping.toml")
     refresh(db)
@@ -144,18 +152,24 @@ def test_a_refresh_killed_at_any_moment_publishes_all_or_nothing(tmp_path: Path)
     assert old.keys() <= new.keys()
     assert all(old[name] != new[name] for name in ("numbers", "loads")), "B must differ from A"
     # beside the store: its snapshot, and the cache the next refresh goes on from
-    keep = {db.name, published_path(db).name, cache_path(db).name}
+    keep = {db.name, published_path(db).name, snapshots_folder(db).name, cache_path(db).name}
     assert strays(db, keep) == []
     assert cache_strays(db) == []
+    new_file = current_file(db)
 
     runner = tmp_path.parent / f"{tmp_path.name}-runner.py"
     runner.write_text(RUNNER, encoding="utf-8")
 
     def put_back_old() -> None:
-        # the test's own set-up, as a publish would do it: a whole file renamed into place
-        copy = tmp_path.parent / f"{tmp_path.name}-copy.duckdb"
-        shutil.copyfile(saved, copy)
-        os.replace(copy, published_path(db))
+        # the test's own set-up, as a publish would do it: the old file, and the link to it
+        # swapped into place; the new numbers' file gone, so that a refresh must write it
+        if not old_file.exists():
+            shutil.copyfile(saved, old_file)
+        link = tmp_path / ".test-link"
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(old_file, tmp_path), link)
+        os.replace(link, published_path(db))
+        new_file.unlink(missing_ok=True)
 
     # How long a refresh takes here, now, from `go`, and when its publish begins.
     put_back_old()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from shadow.browse import current as browse_current
 from shadow.browse import snapshot as browse_snapshot
 from shadow.cli import cli
 from shadow.demo import SAMPLE
@@ -283,7 +284,7 @@ def test_a_damaged_snapshot_is_named_and_the_next_refresh_repairs_it(
     assert raised.value.hint == hint
     if how == "first block":  # what the app shows (other damage may spare the tables it reads)
         with pytest.raises(StoreError, match="is damaged"):
-            browse_snapshot(store)
+            browse_snapshot(browse_current(store))
         result = run("report", "--point", POINT, "--db", store)
         assert result.exit_code == 1
         assert result.stderr.startswith(f"Error: {message}")

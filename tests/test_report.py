@@ -128,17 +128,14 @@ def test_html_is_self_contained_and_escapes_log_values(tmp_path: Path) -> None:
     assert page.count("<script") == page.count("</script>")
 
 
-def test_numbers_published_by_an_older_shadow_ask_for_a_refresh(
-    demo_db: Path, tmp_path: Path
+def test_numbers_published_in_an_older_format_ask_for_a_refresh(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from shadow.snapshot import publish
+    from shadow import snapshot
 
-    db = tmp_path / "old.duckdb"
-    with open_published(demo_db) as published:
-        tables = {name: published.table(name) for name in published.tables()}
-    tables["numbers"] = tables["numbers"].drop("disagree_resolved")
-    publish(db, tables)
+    # a newer Shadow reads what this one published: one check at open, for every reader
+    monkeypatch.setattr(snapshot, "SNAPSHOT_FORMAT", snapshot.SNAPSHOT_FORMAT + 1)
     with pytest.raises(ShadowError) as e:
-        briefing(db, "pump-inspection")
-    assert "older version of Shadow" in str(e.value)
-    assert e.value.hint == "run `shadow refresh` to compute them again"
+        briefing(demo_db, "pump-inspection")
+    assert f"in format {snapshot.SNAPSHOT_FORMAT - 1}; this Shadow" in str(e.value)
+    assert e.value.hint is not None and "shadow refresh" in e.value.hint

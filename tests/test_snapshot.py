@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,10 +25,22 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from shadow import snapshot
 from shadow.errors import NotPublished, StoreError
 from shadow.hashing import content_hash, table_hash
 from shadow.ingestion import ingest_into, plan_sources
-from shadow.snapshot import Published, Reuse, open_published, publish, published_path
+from shadow.snapshot import (
+    GRACE_SECONDS,
+    SNAPSHOT_FORMAT,
+    Published,
+    Reuse,
+    current,
+    open_published,
+    open_snapshot,
+    publish,
+    published_path,
+    snapshots_folder,
+)
 from shadow.store import Store
 from tests.conftest import NOW
 
@@ -53,8 +66,11 @@ def numbers(version: int, rows: int = 1_000) -> dict[str, pl.DataFrame]:
 
 
 def leftovers(db: Path) -> list[str]:
-    """Anything in the store's folder that a publish made and did not clean up."""
-    return sorted(p.name for p in db.parent.iterdir() if p.name.startswith("."))
+    """Anything in the store's or the snapshots' folder that a publish made and did not clean up."""
+    folders = [db.parent, snapshots_folder(db)]
+    return sorted(
+        p.name for f in folders if f.is_dir() for p in f.iterdir() if p.name.startswith(".")
+    )
 
 
 # --- a big table published a week at a time ----------------------------------------------------
@@ -155,6 +171,85 @@ def every_type() -> pl.DataFrame:
 def test_the_snapshot_is_published_beside_the_store(tmp_path: Path) -> None:
     assert published_path(tmp_path / "shadow.duckdb") == tmp_path / "shadow.published.duckdb"
     assert published_path("x/ops.db") == Path("x/ops.db.published.duckdb")
+    assert snapshots_folder(tmp_path / "shadow.duckdb") == tmp_path / "shadow.snapshots"
+
+
+def test_the_link_names_a_file_named_by_its_content(tmp_path: Path) -> None:
+    db = tmp_path / "shadow.duckdb"
+    result = publish(db, numbers(1))
+    link = published_path(db)
+    assert link.is_symlink() and not Path(os.readlink(link)).is_absolute()  # a moved folder works
+    assert current(db) == result.path == snapshots_folder(db) / f"{result.content_hash}.duckdb"
+    with open_published(db) as snap:
+        snap.verify()
+        assert snap.path == result.path and snap.meta["content_hash"] == result.content_hash
+    # the folder moved elsewhere (a backup restored): the link still finds its file
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for each in tmp_path.iterdir():
+        if each != moved:
+            each.rename(moved / each.name)
+    with open_published(moved / "shadow.duckdb") as snap:
+        assert snap.meta["content_hash"] == result.content_hash
+
+
+def test_the_same_numbers_again_are_the_same_file(tmp_path: Path) -> None:
+    db = tmp_path / "shadow.duckdb"
+    first = publish(db, numbers(1), {"version": 1})
+    written = first.path.stat().st_ino
+    publish(db, numbers(2), {"version": 2})
+    again = publish(db, numbers(1), {"version": 1})
+    # back to the first numbers: the link names the first file again, not a new copy of it
+    assert again.path == first.path and again.path.stat().st_ino == written
+    assert again.published_at == first.published_at  # when these numbers were first published
+    assert current(db) == first.path
+    assert sorted(p.name for p in snapshots_folder(db).iterdir()) == sorted(
+        [first.path.name, f"{publish(db, numbers(2), {'version': 2}).content_hash}.duckdb"]
+    )
+
+
+def test_a_retired_snapshot_is_kept_for_the_grace_period_then_removed(tmp_path: Path) -> None:
+    db = tmp_path / "shadow.duckdb"
+    one = publish(db, numbers(1), {"version": 1})
+    reader = open_snapshot(one.path)  # a reader that resolved the link before the next publishes
+    two = publish(db, numbers(2), {"version": 2})
+    three = publish(db, numbers(3), {"version": 3})
+    # within the grace period every retired file stays, and the reader reads its own numbers
+    assert {one.path, two.path, three.path} <= set(snapshots_folder(db).iterdir())
+    assert reader.table("numbers")["version"].unique().to_list() == [1]
+    reader.close()
+    # one was retired longer ago than the grace period, two just inside it
+    past = time.time() - GRACE_SECONDS
+    os.utime(one.path, (past - 1, past - 1))
+    os.utime(two.path, (past + 60, past + 60))
+    four = publish(db, numbers(4), {"version": 4})
+    assert sorted(snapshots_folder(db).iterdir()) == sorted([two.path, three.path, four.path])
+    assert current(db) == four.path
+
+
+def test_a_snapshot_of_another_format_is_refused_with_what_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "shadow.duckdb"
+    result = publish(db, numbers(1))
+    monkeypatch.setattr(snapshot, "SNAPSHOT_FORMAT", SNAPSHOT_FORMAT + 1)  # a newer Shadow reads
+    with pytest.raises(StoreError, match=f"in format {SNAPSHOT_FORMAT}; this Shadow") as e:
+        open_published(db)
+    assert e.value.hint is not None and "shadow refresh" in e.value.hint
+    with open_snapshot(result.path, any_format=True) as snap:  # what recovery reads
+        assert snap.table("numbers").height == 1_000
+
+
+def test_a_snapshot_published_as_a_plain_file_is_replaced_by_the_link(tmp_path: Path) -> None:
+    # what a Shadow before the link left beside the store
+    db = tmp_path / "shadow.duckdb"
+    old = publish(db, numbers(1))
+    link = published_path(db)
+    link.unlink()
+    shutil.copyfile(old.path, link)
+    shutil.rmtree(snapshots_folder(db))
+    new = publish(db, numbers(2))
+    assert link.is_symlink() and current(db) == new.path
 
 
 def test_tables_and_meta_come_back_with_their_types(tmp_path: Path) -> None:
@@ -164,7 +259,7 @@ def test_tables_and_meta_come_back_with_their_types(tmp_path: Path) -> None:
     result = publish(
         db, {"cases": frame, "empty": frame.clear()}, {"data_cutoff": cutoff, "points": ["a"]}
     )
-    assert result.path == published_path(db)
+    assert result.path == current(db)
     assert result.rows == {"cases": 3, "empty": 0}
     assert leftovers(db) == []
     assert not Path(f"{result.path}.wal").exists()
@@ -179,7 +274,7 @@ def test_tables_and_meta_come_back_with_their_types(tmp_path: Path) -> None:
             "published_at": result.published_at,
             "shadow_version": "0.1.0",
             "content_hash": result.content_hash,
-            "snapshot_format": 2,
+            "snapshot_format": SNAPSHOT_FORMAT,
         }
         assert snap.meta["published_at"].utcoffset().total_seconds() == 0
         snap.verify()
@@ -208,8 +303,7 @@ def test_nothing_published_says_what_to_run(tmp_path: Path) -> None:
     with open_published(db) as snap, pytest.raises(NotPublished) as raised:
         snap.table("gates")
     assert str(raised.value) == (
-        f"The published snapshot {published_path(db)} has no table 'gates'"
-        " (it has numbers, periods)"
+        f"The published snapshot {current(db)} has no table 'gates' (it has numbers, periods)"
     )
     assert raised.value.hint == "run `shadow refresh` to compute the track record and publish it"
 
@@ -458,15 +552,27 @@ def test_a_publish_killed_at_any_moment_leaves_a_whole_snapshot(tmp_path: Path) 
 @linux_only
 def test_the_next_publish_removes_what_a_killed_one_left(tmp_path: Path) -> None:
     db = tmp_path / "shadow.duckdb"
-    publish(db, numbers(1), {"version": 1})
+    first = publish(db, numbers(1), {"version": 1})
     target = published_path(db)
     for name in (".x.1-ab.tmp", ".x.1-ab.tmp.wal"):
         (tmp_path / name.replace("x", target.name)).write_bytes(b"half a file")
+        (first.path.parent / name.replace("x", first.path.name)).write_bytes(b"half a file")
     (tmp_path / f".{target.name}.1-ab.tmp.tmp").mkdir()
     (tmp_path / "notes.txt").write_text("not ours")
-    assert len(leftovers(db)) == 3
+    assert len(leftovers(db)) == 5
     publish(db, numbers(2), {"version": 2})
     assert leftovers(db) == []
     assert (tmp_path / "notes.txt").exists()
     with open_published(db) as snap:
         assert isinstance(snap, Published) and snap.meta["version"] == 2
+
+
+def test_the_same_numbers_over_a_damaged_file_write_it_again(tmp_path: Path) -> None:
+    db = tmp_path / "shadow.duckdb"
+    first = publish(db, numbers(1), {"version": 1})
+    data = first.path.read_bytes()
+    first.path.write_bytes(data[: len(data) // 2])  # damaged after it was published
+    again = publish(db, numbers(1), {"version": 1})
+    assert again.path == first.path and again.published_at > first.published_at
+    with open_published(db) as snap:
+        snap.verify()

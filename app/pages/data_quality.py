@@ -9,10 +9,10 @@ from shadow import charts, words
 ctx = ui.context()
 c = ctx.choice
 ui.header("Data quality", ctx)
-q = ui.quality(ctx.db, ctx.identity, c)
+q = ui.quality(ctx.snapshot.path, c)
 
 st.subheader("Look into")
-notes = ui.warnings(ctx.db, ctx.identity, c.point_id, ctx.snapshot.published_at)
+notes = ui.warnings(ctx.snapshot.path, c.point_id)
 if notes:
     for note in notes:
         st.warning(ui.md(note))

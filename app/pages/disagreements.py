@@ -10,7 +10,7 @@ PAGE = 25
 ctx = ui.context()
 c = ctx.choice
 ui.header("Disagreements", ctx)
-sel = ui.selection(ctx.db, ctx.identity, c)
+sel = ui.selection(ctx.snapshot.path, c)
 w = sel.window
 over_time = browse.disagreements_over_time(sel.periods)
 
@@ -58,7 +58,7 @@ who = left.multiselect(
     key="who",
 )
 page_number = right.number_input("Page", min_value=1, value=1, step=1, key="case_page")
-found = ui.cases(ctx.db, ctx.identity, c, tuple(who), PAGE, (int(page_number) - 1) * PAGE)
+found = ui.cases(ctx.snapshot.path, c, tuple(who), PAGE, (int(page_number) - 1) * PAGE)
 if not who or not found.total:
     st.info("No disagreement matches these filters.")
 else:

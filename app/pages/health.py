@@ -9,8 +9,8 @@ from shadow import charts, words
 ctx = ui.context()
 c = ctx.choice
 ui.header("Model health", ctx)
-h = ui.health(ctx.db, ctx.identity, c)
-sel = ui.selection(ctx.db, ctx.identity, c)
+h = ui.health(ctx.snapshot.path, c)
+sel = ui.selection(ctx.snapshot.path, c)
 
 st.subheader("Calibration")
 if h.calibration.height:

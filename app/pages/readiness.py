@@ -12,12 +12,12 @@ ctx = ui.context()
 c = ctx.choice
 owner = ctx.point["owner"]
 ui.header("Readiness", ctx)
-r = ui.readiness(ctx.db, ctx.identity, c)
-if not r.published:
+r = ui.readiness(ctx.snapshot.path, c)
+if not r.judged:
     st.info(
-        "These numbers were published by an older Shadow, before readiness gates, stages and"
-        f" sign-offs. Run `shadow refresh --db {ctx.db}` to judge the gates; this page shows them on"
-        " the next click."
+        "No gate is judged yet: no case has both a person's decision and a model's prediction."
+        f" Load both, then run `shadow refresh --db {ctx.db}`; this page shows the gates on the"
+        " next click."
     )
     st.stop()
 if len(r.order) < 2:

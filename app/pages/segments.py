@@ -22,7 +22,7 @@ column = st.selectbox(
     index=columns.index(c.segment) if c.segment in columns else 0,
     key="segment_column",
 )
-seg = ui.segments(ctx.db, ctx.identity, c, column)
+seg = ui.segments(ctx.snapshot.path, c, column)
 
 st.subheader(f"Model minus people accuracy, by {column} and {c.period}")
 if seg.periods.height and seg.periods["resolved"].sum():
@@ -37,7 +37,7 @@ else:
     st.info("No case with a known outcome in this view: no evidence yet.")
 
 st.subheader(f"Each {column} over the chosen version's whole record")
-stages = ui.stages(ctx.db, ctx.identity, c)
+stages = ui.stages(ctx.snapshot.path, c)
 stage_of = (
     {}
     if stages is None

@@ -8,7 +8,7 @@ from shadow import charts, words
 ctx = ui.context()
 c = ctx.choice
 ui.header("Track record", ctx)
-sel = ui.selection(ctx.db, ctx.identity, c)
+sel = ui.selection(ctx.snapshot.path, c)
 w = sel.window
 pending = int(w["agree_pending"] + w["disagree_pending"])
 
@@ -93,7 +93,7 @@ st.markdown(
     f"**{ui.md(ctx.point['owner'])}** owns the decision point *{ui.md(ctx.point['name'])}* and every"
     " number here."
 )
-stages = ui.stages(ctx.db, ctx.identity, c)
+stages = ui.stages(ctx.snapshot.path, c)
 if stages is None:
     st.caption(
         "The model's stage per segment (shadow, advisory, assisted, autonomous) appears here once"

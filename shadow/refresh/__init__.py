@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 
@@ -34,7 +34,7 @@ from shadow.refresh.records import (
     read_bucket,
     read_changed,
 )
-from shadow.snapshot import PublishResult, Reuse, open_published, publish, published_path
+from shadow.snapshot import PublishResult, Reuse, open_published, publish
 from shadow.store import DEFAULT_WAIT_SECONDS, Store
 from shadow.track.tables import TABLES
 
@@ -86,7 +86,7 @@ def refresh(
         with Store.open(db, read_only=True, wait=wait) as store:
             inputs = Inputs.read(store, db)
             fingerprint = inputs.fingerprint()
-            standing = None if force else _standing(db, fingerprint, inputs.points)
+            standing = None if force else _standing(db, fingerprint, cache.meta, inputs.points)
             if standing is not None:
                 return standing
             since = None if force else inputs.since(cache.meta)
@@ -125,17 +125,13 @@ def refresh(
         loads = inputs.loads
         cut_off = cast("datetime | None", loads["loaded_at"].max()) if loads.height else None
         say("publishing")
-        meta = {
-            "data_cut_off": cut_off,
-            "points": len(inputs.points),
-            "inputs_hash": fingerprint,
-        }
+        meta = {"data_cut_off": cut_off, "points": len(inputs.points)}
         reuse = None
         if since is not None and cache.meta.get("published"):
             changed = set().union(*(r.changes.chunks for r in refreshes.values()))
             reuse = Reuse(cache.meta["published"], {"disagreements": changed})
         result = publish(db, published, meta, chunked=CHUNKED, reuse=reuse)
-        cache.commit(**inputs.cache_meta(result.content_hash))
+        cache.commit(**inputs.cache_meta(result.content_hash), inputs=fingerprint)
     changed_cases = sum(r.changes.cases for r in refreshes.values()) if since is not None else None
     seconds = time.perf_counter() - started
     return RefreshSummary(summaries, result, cut_off, seconds, changed_cases=changed_cases)
@@ -165,12 +161,17 @@ def _read(
     return update
 
 
-def _standing(db: Path | str, inputs: str, points: list[DecisionPoint]) -> RefreshSummary | None:
-    """The published snapshot's summary if it was computed from exactly `inputs`, else None."""
+def _standing(
+    db: Path | str, inputs: str, cached: dict[str, Any], points: list[DecisionPoint]
+) -> RefreshSummary | None:
+    """The published snapshot's summary if the cache says it was computed from exactly `inputs`,
+    else None."""
     started = time.perf_counter()
+    if cached.get("inputs") != inputs:
+        return None
     try:
         with open_published(db) as snapshot:
-            if snapshot.meta.get("inputs_hash") != inputs:
+            if snapshot.meta.get("content_hash") != cached.get("published"):
                 return None
             rows = dict(snapshot.query("SELECT table_name, rows FROM _tables").rows())
             numbers = snapshot.table("numbers") if "numbers" in rows else pl.DataFrame()
@@ -184,7 +185,7 @@ def _standing(db: Path | str, inputs: str, points: list[DecisionPoint]) -> Refre
         for p in points
     ]
     result = PublishResult(
-        path=published_path(db),
+        path=snapshot.path,
         published_at=meta["published_at"],
         rows=rows,
         content_hash=meta["content_hash"],

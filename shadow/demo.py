@@ -9,6 +9,7 @@ from shadow.errors import ShadowError
 from shadow.ingestion import ingest_into, plan_sources
 from shadow.points import add_point, list_points, read_point
 from shadow.refresh import refresh
+from shadow.snapshot import published_path
 from shadow.store import Store
 
 _PACKAGED = Path(__file__).resolve().parent / "_sample_data"
@@ -57,7 +58,7 @@ def build_demo(db: Path, sample: Path = SAMPLE) -> Iterator[str]:
     summary = refresh(db)
     yield (
         f"Computed the track record in {summary.seconds:.1f} s and published it to"
-        f" {summary.published.path}."
+        f" {published_path(db)}."
     )
     yield f"The store is {db}. See the loads with `shadow loads --db {db}`"
     yield f"and the quarantined rows with `shadow rejects --db {db}`."
